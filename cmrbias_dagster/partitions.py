@@ -1,0 +1,31 @@
+"""The study's partitions, declared once: experiment, and experiment x training ratio.
+
+They follow the study design file (data/study.yaml, or the file named by CMRBIAS_STUDY_FILE),
+read once when the code location loads.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from cmrbias_dagster.lib.study_design import load_study_design
+from cmrbias_dagster.resources.study import DEFAULT_STUDY_FILE
+
+
+def study_file() -> Path:
+    """The study design file this code location is built from."""
+    return Path(os.environ.get("CMRBIAS_STUDY_FILE", DEFAULT_STUDY_FILE))
+
+
+STUDY_DESIGN = load_study_design(study_file())
+
+experiment_partitions = dg.StaticPartitionsDefinition(STUDY_DESIGN.experiment_names)
+ratio_partitions = dg.StaticPartitionsDefinition([str(r) for r in STUDY_DESIGN.ratios])
+# Keys read "<experiment>|<ratio>": Dagster joins dimension values in alphabetical name order.
+study_partitions = dg.MultiPartitionsDefinition(
+    {"experiment": experiment_partitions, "ratio": ratio_partitions}
+)
+experiment_of_study_partition = dg.MultiToSingleDimensionPartitionMapping(
+    partition_dimension_name="experiment"
+)

@@ -1,0 +1,40 @@
+"""Typed resources, and the one function that wires them for a profile."""
+
+from pathlib import Path
+
+from dagster_duckdb_polars import DuckDBPolarsIOManager
+
+from cmrbias_dagster.resources.cohort import CohortResource
+from cmrbias_dagster.resources.study import (
+    DEFAULT_STUDY_FILE,
+    DEFAULT_WORK_DIR,
+    PROJECT_ROOT,
+    StudyResource,
+)
+
+DEFAULT_RAW_DIR = PROJECT_ROOT / "data" / "raw"
+
+
+def default_cohort_root(profile: str) -> Path:
+    """The embedded synthetic cohort for a profile."""
+    return DEFAULT_RAW_DIR / f"synthetic_{profile}"
+
+
+def build_resources(
+    profile: str = "quick",
+    work_dir: Path = DEFAULT_WORK_DIR,
+    cohort_root: Path | None = None,
+    study_file: Path = DEFAULT_STUDY_FILE,
+) -> dict[str, object]:
+    """Resources for one profile: study design, cohort, and the profile's DuckDB file."""
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    return {
+        "study": StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir)),
+        "cohort": CohortResource(root=str(cohort_root or default_cohort_root(profile))),
+        "io_manager": DuckDBPolarsIOManager(
+            database=str(Path(work_dir) / f"cmrbias_{profile}.duckdb"), schema="cmrbias"
+        ),
+    }
+
+
+__all__ = ["CohortResource", "StudyResource", "build_resources", "default_cohort_root"]

@@ -1,0 +1,44 @@
+"""`make study`: run the whole study on the active profile, in this process, one job at a time.
+
+Each job runs once per partition key and is recorded in DAGSTER_HOME, so `dagster dev` shows every
+materialisation afterwards. No daemon is needed.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+
+import dagster as dg
+
+# In dependency order; later stages of the study append their jobs here.
+STUDY_JOBS: tuple[str, ...] = ("cohort_job",)
+
+
+def run_study(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    jobs: Sequence[str] = STUDY_JOBS,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Execute each job for every one of its partitions; stop at the first failure."""
+    for name in jobs:
+        job = defs.resolve_job_def(name)
+        keys = job.partitions_def.get_partition_keys() if job.partitions_def else [None]
+        for index, key in enumerate(keys, start=1):
+            started = time.monotonic()
+            job.execute_in_process(instance=instance, partition_key=key)
+            where = f" partition {key} ({index}/{len(keys)})" if key else ""
+            log(f"[study] {name}{where} done in {time.monotonic() - started:.1f} s")
+
+
+def main() -> None:
+    from cmrbias_dagster.definitions import PROFILE, defs
+
+    with dg.DagsterInstance.get() as instance:
+        run_study(defs, instance)
+    print(
+        f"[study] profile {PROFILE}: outputs under data/work/{PROFILE}/; browse them with `make ui`"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Subject validation: each kind of bad input is rejected with its subject, file and cause."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from cmrbias_dagster.lib.demographics import DemographicsError, read_demographics_table
+from cmrbias_dagster.lib.manifest import build_manifest, cohort_listing_version
+from tests.toy_cohort import SHAPE, demographics_rows, toy_labels, write_nifti, write_toy_cohort
+
+
+@pytest.fixture
+def toy_root(tmp_path: Path) -> Path:
+    return write_toy_cohort(tmp_path / "cohort", demographics_rows(1))
+
+
+def manifest_of(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return build_manifest(root, read_demographics_table(root / "demographics.csv"))
+
+
+def test_clean_cohort_has_known_volumes(toy_root: Path) -> None:
+    manifest, rejected = manifest_of(toy_root)
+    assert rejected.height == 0
+    assert manifest.height == 6
+    voxel_ml = 2 * 2 * 8 / 1000
+    lv_ed_voxels = int((toy_labels(5.0) == 1).sum())
+    lv_es_voxels = int((toy_labels(3.0) == 1).sum())
+    row = manifest.row(0, named=True)
+    assert row["lv_edv_ml"] == pytest.approx(lv_ed_voxels * voxel_ml)
+    assert row["lv_ef"] == pytest.approx((lv_ed_voxels - lv_es_voxels) / lv_ed_voxels)
+    myo_ml = int((toy_labels(5.0) == 2).sum()) * voxel_ml
+    assert row["lv_mass_g"] == pytest.approx(myo_ml * 1.05)
+    rv_ed, rv_es = int((toy_labels(5.0) == 3).sum()), int((toy_labels(3.0) == 3).sum())
+    assert row["rv_ef"] == pytest.approx((rv_ed - rv_es) / rv_ed)
+    assert (row["nx"], row["ny"], row["nz"]) == SHAPE
+    assert (row["spacing_x"], row["spacing_z"]) == (2.0, 8.0)
+    assert row["missing_classes"] == "" and row["labelled_slices_contiguous"]
+    assert row["bmi"] == pytest.approx(row["weight_kg"] / (row["height_cm"] / 100) ** 2, abs=0.05)
+
+
+def corrupt_file(folder: Path) -> str:
+    (folder / "sa_ES.nii.gz").write_bytes(gzip.compress(b"not a nifti"))
+    return "sa_ES.nii.gz"
+
+
+def delete_label(folder: Path) -> str:
+    (folder / "label_sa_ED.nii.gz").unlink()
+    return "label_sa_ED.nii.gz"
+
+
+def wrong_shape(folder: Path) -> str:
+    write_nifti(folder / "label_sa_ES.nii.gz", np.zeros((20, 24, 4), np.uint8))
+    return "label_sa_ES.nii.gz"
+
+
+def wrong_affine(folder: Path) -> str:
+    write_nifti(folder / "sa_ES.nii.gz", np.zeros(SHAPE, np.int16), spacing=(2.0, 2.0, 9.0))
+    return "sa_ES.nii.gz"
+
+
+def label_out_of_range(folder: Path) -> str:
+    labels = toy_labels(5.0)
+    labels[0, 0, 0] = 7
+    write_nifti(folder / "label_sa_ED.nii.gz", labels)
+    return "label_sa_ED.nii.gz"
+
+
+def fractional_label(folder: Path) -> str:
+    write_nifti(folder / "label_sa_ES.nii.gz", toy_labels(3.0).astype(np.float32) * 0.5)
+    return "label_sa_ES.nii.gz"
+
+
+def nan_intensity(folder: Path) -> str:
+    image = np.full(SHAPE, 100.0, np.float32)
+    image[3, 3, 1] = np.nan
+    write_nifti(folder / "sa_ED.nii.gz", image)
+    return "sa_ED.nii.gz"
+
+
+def four_dimensional(folder: Path) -> str:
+    write_nifti(folder / "sa_ED.nii.gz", np.zeros((*SHAPE, 2), np.int16))
+    return "sa_ED.nii.gz"
+
+
+@pytest.mark.parametrize(
+    ("damage", "cause"),
+    [
+        (corrupt_file, "cannot be read"),
+        (delete_label, "file is missing"),
+        (wrong_shape, "shape"),
+        (wrong_affine, "affine differs"),
+        (label_out_of_range, "unknown label value(s) [7]"),
+        (fractional_label, "not whole numbers"),
+        (nan_intensity, "NaN"),
+        (four_dimensional, "expected a 3D volume"),
+    ],
+)
+def test_bad_subject_is_rejected_with_file_and_cause(toy_root: Path, damage, cause: str) -> None:
+    file = damage(toy_root / "TOY002")
+    manifest, rejected = manifest_of(toy_root)
+    assert manifest.height == 5 and "TOY002" not in manifest["subject_id"].to_list()
+    assert rejected.to_dicts() == [
+        {"subject_id": "TOY002", "file": file, "reason": rejected["reason"][0]}
+    ]
+    assert cause in rejected["reason"][0]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "cause"),
+    [
+        ("sex", "unknown", "sex 'unknown' is not one of"),
+        ("race", "", "race is missing"),
+        ("age", "sixty", "age 'sixty' is not a number"),
+        ("weight_kg", "-3", "not positive"),
+        ("subject_id", "bad id", "id is not safe"),
+    ],
+)
+def test_bad_demographics_row_is_rejected(
+    tmp_path: Path, column: str, value: str, cause: str
+) -> None:
+    rows = demographics_rows(1)
+    root = write_toy_cohort(tmp_path / "cohort", rows)
+    table = read_demographics_table(root / "demographics.csv").with_columns(
+        pl.when(pl.col("subject_id") == "TOY003")
+        .then(pl.lit(value))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+    manifest, rejected = build_manifest(root, table)
+    assert manifest.height == 5
+    bad_id = "bad id" if column == "subject_id" else "TOY003"
+    reason = rejected.filter(pl.col("subject_id") == bad_id)["reason"]
+    assert reason.len() == 1 and cause in reason[0]
+
+
+def test_folder_without_demographics_and_row_without_folder(toy_root: Path) -> None:
+    (toy_root / "TOY001").rename(toy_root / "STRAY01")
+    manifest, rejected = manifest_of(toy_root)
+    reasons = dict(zip(rejected["subject_id"], rejected["reason"], strict=True))
+    assert reasons == {
+        "STRAY01": "subject has no demographics row",
+        "TOY001": "no image folder for this subject",
+    }
+    assert manifest.height == 5
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (
+            "subject_id,sex,race\nA,male,white\n",
+            "lacks required column(s) age, height_cm, weight_kg",
+        ),
+        (
+            "subject_id,sex,race,age,height_cm,weight_kg\nA,male,white,1,2,3\nA,male,white,1,2,3\n",
+            "more than once: A",
+        ),
+    ],
+)
+def test_malformed_demographics_file_is_a_clear_error(
+    tmp_path: Path, content: str, cause: str
+) -> None:
+    path = tmp_path / "demographics.csv"
+    path.write_text(content)
+    with pytest.raises(DemographicsError, match=r"demographics file .*demographics.csv") as error:
+        read_demographics_table(path)
+    assert cause in str(error.value)
+
+
+def test_missing_demographics_file(tmp_path: Path) -> None:
+    with pytest.raises(DemographicsError, match="does not exist"):
+        read_demographics_table(tmp_path / "nowhere.csv")
+
+
+def test_listing_version_changes_with_content(toy_root: Path) -> None:
+    before = cohort_listing_version(toy_root)
+    assert before == cohort_listing_version(toy_root)
+    (toy_root / "TOY001" / "sa_ED.nii.gz").write_bytes(b"changed, longer than before" * 100)
+    assert cohort_listing_version(toy_root) != before
+    assert cohort_listing_version(toy_root / "absent") == "absent"
