@@ -4,8 +4,8 @@ import os
 
 import dagster as dg
 
-from cmrbias_dagster.assets import cohort, cohort_checks
-from cmrbias_dagster.partitions import study_file
+from cmrbias_dagster.assets import cohort, cohort_checks, splits
+from cmrbias_dagster.partitions import experiment_partitions, study_file, study_partitions
 from cmrbias_dagster.resources import build_resources
 
 PROFILE = os.environ.get("CMRBIAS_PROFILE", "quick")
@@ -16,9 +16,23 @@ cohort_job = dg.define_asset_job(
     description="Validate the raw cohort into the subject manifest and Table 1.",
 )
 
+experiment_job = dg.define_asset_job(
+    "experiment_job",
+    selection=dg.AssetSelection.assets("test_set"),
+    partitions_def=experiment_partitions,
+    description="Draw each experiment's fixed test set.",
+)
+
+partition_job = dg.define_asset_job(
+    "partition_job",
+    selection=dg.AssetSelection.groups("splits", "nnunet") - dg.AssetSelection.assets("test_set"),
+    partitions_def=study_partitions,
+    description="Per experiment x ratio: training split, folds, nnU-Net dataset and plans.",
+)
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([cohort]),
+    assets=dg.load_assets_from_modules([cohort, splits]),
     asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
-    jobs=[cohort_job],
+    jobs=[cohort_job, experiment_job, partition_job],
     resources=build_resources(profile=PROFILE, study_file=study_file()),
 )

@@ -29,3 +29,11 @@ study_partitions = dg.MultiPartitionsDefinition(
 experiment_of_study_partition = dg.MultiToSingleDimensionPartitionMapping(
     partition_dimension_name="experiment"
 )
+
+
+def experiment_and_ratio(partition_key: str) -> tuple[str, int]:
+    """The experiment name and training ratio of a study partition key."""
+    if not isinstance(partition_key, dg.MultiPartitionKey):
+        partition_key = study_partitions.get_partition_key_from_str(partition_key)
+    by_dimension = partition_key.keys_by_dimension
+    return by_dimension["experiment"], int(by_dimension["ratio"])

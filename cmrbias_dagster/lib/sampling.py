@@ -1,0 +1,156 @@
+"""Stable, hash-ranked stratified sampling of the test set and the training splits.
+
+Every subject gets a rank from sha256 of a salted seed and its id; a stratum (one group value x one
+held value) contributes its first n subjects by that rank. Adding subjects to the manifest therefore
+changes a draw only when a newcomer ranks inside it.
+
+The test set depends only on the strata (the set of attribute values, whichever attribute is called
+the "group"), the size and the seed: experiments with the same strata share one test set, e.g. `sex`
+(female/male x black/white) and `race_black` (black/white x female/male), as in Lee et al. 2022.
+Test and training draws use different salts ("test:", "train:") so their rankings are independent.
+Training rankings do not depend on the ratio, so the splits of one experiment are nested.
+"""
+
+import hashlib
+from collections.abc import Collection, Iterable
+
+import polars as pl
+
+from cmrbias_dagster.lib.study_design import Experiment
+
+_TEST_SALT = "test:"
+_TRAIN_SALT = "train:"
+
+
+class InfeasibleDesignError(ValueError):
+    """The manifest has too few subjects in some stratum for the requested draw."""
+
+
+def rank_subjects(
+    subject_ids: pl.Series | Iterable[str], seed: int, salt: str = ""
+) -> pl.DataFrame:
+    """Rank subjects by sha256(f"{salt}{seed}:{subject_id}"), ties broken by subject id.
+
+    Returns columns `subject_id` and `rank` (0 = first).
+    """
+    keyed = sorted(
+        (hashlib.sha256(f"{salt}{seed}:{subject_id}".encode()).hexdigest(), subject_id)
+        for subject_id in subject_ids
+    )
+    return pl.DataFrame(
+        {"subject_id": [subject_id for _, subject_id in keyed], "rank": range(len(keyed))},
+        schema={"subject_id": pl.String, "rank": pl.Int64},
+    )
+
+
+def stratum_counts(experiment: Experiment, ratio: int, size: int) -> dict[tuple[str, str], int]:
+    """Training subjects per (group, held value): ratio% from the first group, held 50/50."""
+    if not 0 <= ratio <= 100:
+        raise InfeasibleDesignError(
+            f"experiment {experiment.name!r}: ratio {ratio} is not a percentage in [0, 100]"
+        )
+    first, remainder = divmod(size * ratio, 100)
+    second = size - first
+    if remainder or first % 2 or second % 2:
+        raise InfeasibleDesignError(
+            f"experiment {experiment.name!r}, ratio {ratio}: training size {size} does not split "
+            "into even integer group counts"
+        )
+    per_group = dict(zip(experiment.groups, (first // 2, second // 2), strict=True))
+    return {
+        (group, held): per_group[group]
+        for group in experiment.groups
+        for held in experiment.held_values
+    }
+
+
+def draw_test_set(
+    manifest: pl.DataFrame, experiment: Experiment, size: int, seed: int
+) -> pl.DataFrame:
+    """The first size/4 subjects by test rank from each (group, held value) stratum."""
+    if size <= 0 or size % 4:
+        raise InfeasibleDesignError(
+            f"experiment {experiment.name!r}, test set: size {size} is not a positive multiple of 4"
+        )
+    counts = {
+        (group, held): size // 4 for group in experiment.groups for held in experiment.held_values
+    }
+    candidates = _candidates(manifest, experiment)
+    drawn = _draw(candidates, counts, seed, _TEST_SALT, experiment, "test set")
+    return drawn.with_columns(experiment=pl.lit(experiment.name))
+
+
+def draw_training_split(
+    manifest: pl.DataFrame,
+    test_ids: Collection[str],
+    experiment: Experiment,
+    ratio: int,
+    size: int,
+    seed: int,
+) -> pl.DataFrame:
+    """The training split at `ratio`% of the first group, drawn from subjects outside `test_ids`."""
+    counts = stratum_counts(experiment, ratio, size)
+    candidates = _candidates(manifest, experiment).filter(
+        ~pl.col("subject_id").is_in(list(test_ids))
+    )
+    drawn = _draw(candidates, counts, seed, _TRAIN_SALT, experiment, f"ratio {ratio}")
+    return drawn.with_columns(
+        experiment=pl.lit(experiment.name), ratio=pl.lit(ratio, dtype=pl.Int64)
+    )
+
+
+def _candidates(manifest: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
+    columns = ["subject_id", experiment.attribute, experiment.held_attribute]
+    missing = [column for column in columns if column not in manifest.columns]
+    if missing:
+        raise ValueError(f"experiment {experiment.name!r}: manifest lacks columns {missing}")
+    duplicated = manifest.filter(pl.col("subject_id").is_duplicated())["subject_id"].unique()
+    if len(duplicated):
+        raise ValueError(f"manifest lists subjects more than once: {sorted(duplicated)[:10]}")
+    return manifest.select(
+        pl.col("subject_id").cast(pl.String),
+        pl.col(experiment.attribute).cast(pl.String).alias("group"),
+        pl.col(experiment.held_attribute).cast(pl.String).alias("held"),
+    ).filter(
+        pl.col("group").is_in(list(experiment.groups))
+        & pl.col("held").is_in(list(experiment.held_values))
+    )
+
+
+def _draw(
+    candidates: pl.DataFrame,
+    counts: dict[tuple[str, str], int],
+    seed: int,
+    salt: str,
+    experiment: Experiment,
+    label: str,
+) -> pl.DataFrame:
+    available = {
+        (group, held): n for group, held, n in candidates.group_by("group", "held").len().rows()
+    }
+    short = [
+        f"{experiment.attribute}={group}, {experiment.held_attribute}={held}: "
+        f"needed {needed}, available {available.get((group, held), 0)}"
+        for (group, held), needed in counts.items()
+        if needed > available.get((group, held), 0)
+    ]
+    if short:
+        raise InfeasibleDesignError(
+            f"experiment {experiment.name!r}, {label}: too few subjects in " + "; ".join(short)
+        )
+    needed = pl.DataFrame(
+        [(group, held, n) for (group, held), n in counts.items()],
+        schema={"group": pl.String, "held": pl.String, "needed": pl.Int64},
+        orient="row",
+    )
+    ranks = rank_subjects(candidates["subject_id"], seed, salt)
+    return (
+        candidates.join(ranks, on="subject_id")
+        .with_columns(
+            stratum_rank=(pl.col("rank").rank("ordinal").over("group", "held") - 1).cast(pl.Int64)
+        )
+        .join(needed, on=["group", "held"])
+        .filter(pl.col("stratum_rank") < pl.col("needed"))
+        .select("subject_id", "group", "held", "stratum_rank")
+        .sort("group", "held", "stratum_rank")
+    )

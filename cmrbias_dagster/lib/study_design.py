@@ -1,0 +1,187 @@
+"""The study design (data/study.yaml): experiments, training ratios and per-profile sizes."""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
+_EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class StudyDesignError(ValueError):
+    """The study design file is missing a field or describes an impossible study."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    attribute: str
+    groups: tuple[str, str]
+    held_attribute: str
+    held_values: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_size: int
+    test_size: int
+    folds: int
+    # Raw mappings read by other modules; left out of the hash so a Profile stays hashable.
+    synthetic_cohort: dict = field(default_factory=dict, hash=False)
+    nnunet: dict = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    seed: int
+    ratios: tuple[int, ...]
+    experiments: tuple[Experiment, ...]
+    profiles: tuple[Profile, ...]
+
+    @property
+    def experiment_names(self) -> list[str]:
+        """Names of the experiments in file order."""
+        return [experiment.name for experiment in self.experiments]
+
+    def experiment(self, name: str) -> Experiment:
+        """The experiment called `name`; StudyDesignError listing the known names otherwise."""
+        for experiment in self.experiments:
+            if experiment.name == name:
+                return experiment
+        raise StudyDesignError(f"unknown experiment {name!r}; known: {self.experiment_names}")
+
+    def profile(self, name: str) -> Profile:
+        """The profile called `name`; StudyDesignError listing the known names otherwise."""
+        for profile in self.profiles:
+            if profile.name == name:
+                return profile
+        known = [profile.name for profile in self.profiles]
+        raise StudyDesignError(f"unknown profile {name!r}; known: {known}")
+
+
+def load_study_design(path: Path) -> StudyDesign:
+    """Read and validate the study design YAML file at `path`."""
+    with open(path, encoding="utf-8") as handle:
+        mapping = yaml.safe_load(handle)
+    return parse_study_design(mapping, source=str(path))
+
+
+def parse_study_design(mapping: Mapping[str, Any], source: str = "study design") -> StudyDesign:
+    """Validate a parsed study design mapping; errors name `source`, the entry and the field."""
+    top = _mapping(mapping, source)
+    seed = _integer(_required(top, "seed", source), "seed", source)
+    ratios = _ratios(_required(top, "ratios", source), source)
+    experiments = _mapping(_required(top, "experiments", source), f"{source}: field 'experiments'")
+    profiles = _mapping(_required(top, "profiles", source), f"{source}: field 'profiles'")
+    if not experiments or not profiles:
+        raise StudyDesignError(
+            f"{source}: 'experiments' and 'profiles' must each list at least one"
+        )
+    return StudyDesign(
+        seed=seed,
+        ratios=ratios,
+        experiments=tuple(_experiment(name, raw, source) for name, raw in experiments.items()),
+        profiles=tuple(_profile(name, raw, ratios, source) for name, raw in profiles.items()),
+    )
+
+
+def _experiment(name: Any, raw: Any, source: str) -> Experiment:
+    where = f"{source}: experiment {name!r}"
+    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+        raise StudyDesignError(f"{where}: name must match {_EXPERIMENT_NAME.pattern}")
+    entry = _mapping(raw, where)
+    attribute = _text(_required(entry, "attribute", where), "attribute", where)
+    held_attribute = _text(_required(entry, "held_attribute", where), "held_attribute", where)
+    if attribute == held_attribute:
+        raise StudyDesignError(f"{where}: field 'held_attribute' must differ from 'attribute'")
+    return Experiment(
+        name=name,
+        attribute=attribute,
+        groups=_pair(_required(entry, "groups", where), "groups", where),
+        held_attribute=held_attribute,
+        held_values=_pair(_required(entry, "held_values", where), "held_values", where),
+    )
+
+
+def _profile(name: Any, raw: Any, ratios: tuple[int, ...], source: str) -> Profile:
+    where = f"{source}: profile {name!r}"
+    entry = _mapping(raw, where)
+    sizes = {
+        key: _integer(_required(entry, key, where), key, where)
+        for key in ("train_size", "test_size", "folds")
+    }
+    for key in ("train_size", "test_size"):
+        if sizes[key] <= 0:
+            raise StudyDesignError(f"{where}: field {key!r} must be positive, got {sizes[key]}")
+    if sizes["test_size"] % 4:
+        raise StudyDesignError(
+            f"{where}: field 'test_size' must be divisible by 4 (two groups x two held values), "
+            f"got {sizes['test_size']}"
+        )
+    if sizes["folds"] < 2:
+        raise StudyDesignError(f"{where}: field 'folds' must be at least 2, got {sizes['folds']}")
+    train_size = sizes["train_size"]
+    for ratio in ratios:
+        first, remainder = divmod(train_size * ratio, 100)
+        if remainder or first % 2 or (train_size - first) % 2:
+            raise StudyDesignError(
+                f"{where}: field 'train_size' {train_size} at ratio {ratio} gives "
+                f"{train_size * ratio / 100:g} and {train_size - train_size * ratio / 100:g} "
+                "subjects per group; both must be even integers so the held attribute is 50/50"
+            )
+    return Profile(
+        name=str(name),
+        synthetic_cohort=dict(_mapping(entry.get("synthetic_cohort") or {}, where)),
+        nnunet=dict(_mapping(entry.get("nnunet") or {}, where)),
+        **sizes,
+    )
+
+
+def _ratios(raw: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise StudyDesignError(f"{where}: field 'ratios' must be a non-empty list, got {raw!r}")
+    ratios = tuple(_integer(value, "ratios", where) for value in raw)
+    if any(not 0 <= ratio <= 100 for ratio in ratios):
+        raise StudyDesignError(f"{where}: field 'ratios' must lie in [0, 100], got {list(ratios)}")
+    if list(ratios) != sorted(set(ratios)):
+        raise StudyDesignError(
+            f"{where}: field 'ratios' must be unique and ascending, got {list(ratios)}"
+        )
+    return ratios
+
+
+def _pair(raw: Any, key: str, where: str) -> tuple[str, str]:
+    if not isinstance(raw, list) or len(raw) != 2 or len(set(map(str, raw))) != 2:
+        raise StudyDesignError(f"{where}: field {key!r} must list two distinct values, got {raw!r}")
+    return (_text(raw[0], key, where), _text(raw[1], key, where))
+
+
+def _required(entry: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in entry:
+        raise StudyDesignError(f"{where}: missing required field {key!r}")
+    return entry[key]
+
+
+def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise StudyDesignError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def _integer(raw: Any, key: str, where: str) -> int:
+    # bool is an int subclass, and YAML reads `yes`/`no` as booleans.
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise StudyDesignError(f"{where}: field {key!r} must be an integer, got {raw!r}")
+    return raw
+
+
+def _text(raw: Any, key: str, where: str) -> str:
+    # YAML 1.1 turns unquoted yes/no/on/off into booleans; attribute values must stay strings.
+    if not isinstance(raw, str) or not raw:
+        raise StudyDesignError(f"{where}: field {key!r} must be a non-empty string, got {raw!r}")
+    return raw
