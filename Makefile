@@ -8,9 +8,8 @@ PORT ?= 3000
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export CMRBIAS_PROFILE := $(PROFILE)
-# nnU-Net: few worker processes on small machines; augmentation in-process.
+# nnU-Net: few worker processes on small machines.
 export nnUNet_def_n_proc ?= 2
-export nnUNet_n_proc_DA ?= 0
 
 .PHONY: install cohort study test ui lint clean
 

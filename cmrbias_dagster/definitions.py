@@ -4,11 +4,17 @@ import os
 
 import dagster as dg
 
-from cmrbias_dagster.assets import cohort, cohort_checks, splits
+from cmrbias_dagster.assets import cohort, cohort_checks, nnunet, splits
 from cmrbias_dagster.partitions import experiment_partitions, study_file, study_partitions
 from cmrbias_dagster.resources import build_resources
 
 PROFILE = os.environ.get("CMRBIAS_PROFILE", "quick")
+
+observe_cohort_job = dg.define_asset_job(
+    "observe_cohort_job",
+    selection=[cohort.raw_cohort.key],
+    description="Observe the raw cohort folder: a new data version when subjects arrive or change.",
+)
 
 cohort_job = dg.define_asset_job(
     "cohort_job",
@@ -31,8 +37,8 @@ partition_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([cohort, splits]),
+    assets=dg.load_assets_from_modules([cohort, splits, nnunet]),
     asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
-    jobs=[cohort_job, experiment_job, partition_job],
+    jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],
     resources=build_resources(profile=PROFILE, study_file=study_file()),
 )

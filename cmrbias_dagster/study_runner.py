@@ -10,7 +10,12 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 
 # In dependency order; later stages of the study append their jobs here.
-STUDY_JOBS: tuple[str, ...] = ("cohort_job", "experiment_job", "partition_job")
+STUDY_JOBS: tuple[str, ...] = (
+    "observe_cohort_job",
+    "cohort_job",
+    "experiment_job",
+    "partition_job",
+)
 
 
 def run_study(

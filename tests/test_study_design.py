@@ -53,7 +53,7 @@ def test_repo_study_design_loads() -> None:
     paper = design.profile("paper")
     assert (paper.train_size, paper.test_size, paper.folds) == (176, 84, 5)
     assert paper.synthetic_cohort["subjects"]["black"]["female"] == 119
-    assert paper.nnunet == {}
+    assert paper.nnunet == {"batch_size": 16}
 
 
 def test_valid_mapping_parses_with_defaults() -> None:

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from dagster_duckdb_polars import DuckDBPolarsIOManager
-
 from cmrbias_dagster.resources.cohort import CohortResource
+from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
 from cmrbias_dagster.resources.study import (
     DEFAULT_STUDY_FILE,
     DEFAULT_WORK_DIR,
@@ -31,7 +30,7 @@ def build_resources(
     return {
         "study": StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir)),
         "cohort": CohortResource(root=str(cohort_root or default_cohort_root(profile))),
-        "io_manager": DuckDBPolarsIOManager(
+        "io_manager": DuckDBPolarsTables(
             database=str(Path(work_dir) / f"cmrbias_{profile}.duckdb"), schema="cmrbias"
         ),
     }

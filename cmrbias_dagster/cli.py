@@ -1,0 +1,74 @@
+"""Command-line tools that need no Dagster: `python -m cmrbias_dagster.cli generate-cohort ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from cmrbias_dagster.lib.synthetic import CohortSpec, cohort_is_complete, write_cohort
+
+
+def cohort_spec_from_study(study_path: Path, profile: str) -> CohortSpec:
+    """Read `profiles.<profile>.synthetic_cohort` and the top-level seed from a study YAML."""
+    study = yaml.safe_load(Path(study_path).read_text())
+    profiles = study.get("profiles") or {}
+    if profile not in profiles:
+        raise ValueError(f"{study_path}: no profile {profile!r}; profiles are {sorted(profiles)}")
+    block = profiles[profile].get("synthetic_cohort")
+    if block is None:
+        raise ValueError(f"{study_path}: profiles.{profile} has no synthetic_cohort block")
+    if "seed" not in study:
+        raise ValueError(f"{study_path}: no top-level seed")
+    return CohortSpec.from_mapping(block, seed=study["seed"])
+
+
+def generate_cohort(args: argparse.Namespace) -> int:
+    """Write the profile's synthetic cohort unless an identical complete one is already there."""
+    spec = cohort_spec_from_study(args.study, args.profile)
+    out = Path(args.out)
+    if cohort_is_complete(out) and not args.force:
+        written = json.loads((out / "COHORT.json").read_text())
+        if written != spec.summary():
+            print(
+                f"{out} holds a different cohort (COHORT.json differs); use --force to replace it"
+            )
+            return 2
+        print(f"{out} is complete; nothing to do (use --force to regenerate)")
+        return 0
+    write_cohort(spec, out, workers=args.workers)
+    count = sum(n for by_sex in spec.subjects.values() for n in by_sex.values())
+    print(f"wrote {count} subjects to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for all subcommands."""
+    parser = argparse.ArgumentParser(prog="python -m cmrbias_dagster.cli")
+    commands = parser.add_subparsers(dest="command", required=True)
+    cohort = commands.add_parser("generate-cohort", help="write the embedded synthetic cohort")
+    cohort.add_argument("--profile", required=True, help="profile in the study YAML, e.g. quick")
+    cohort.add_argument("--out", required=True, type=Path, help="cohort folder to write")
+    cohort.add_argument("--study", type=Path, default=Path("data/study.yaml"))
+    cohort.add_argument("--force", action="store_true", help="replace a complete cohort")
+    cohort.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    cohort.set_defaults(handler=generate_cohort)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` and run the chosen subcommand; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
