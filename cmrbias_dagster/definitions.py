@@ -5,7 +5,13 @@ import os
 import dagster as dg
 
 from cmrbias_dagster.assets import cohort, cohort_checks, nnunet, splits
-from cmrbias_dagster.partitions import experiment_partitions, study_file, study_partitions
+from cmrbias_dagster.assets.training import fold_checkpoints
+from cmrbias_dagster.partitions import (
+    STUDY_DESIGN,
+    experiment_partitions,
+    study_file,
+    study_partitions,
+)
 from cmrbias_dagster.resources import build_resources
 
 PROFILE = os.environ.get("CMRBIAS_PROFILE", "quick")
@@ -31,13 +37,17 @@ experiment_job = dg.define_asset_job(
 
 partition_job = dg.define_asset_job(
     "partition_job",
-    selection=dg.AssetSelection.groups("splits", "nnunet") - dg.AssetSelection.assets("test_set"),
+    selection=dg.AssetSelection.groups("splits", "nnunet", "training")
+    - dg.AssetSelection.assets("test_set"),
     partitions_def=study_partitions,
-    description="Per experiment x ratio: training split, folds, nnU-Net dataset and plans.",
+    description="Per experiment x ratio: split, folds, nnU-Net dataset, plans, fold checkpoints.",
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([cohort, splits, nnunet]),
+    assets=[
+        *dg.load_assets_from_modules([cohort, splits, nnunet]),
+        *fold_checkpoints(STUDY_DESIGN.profile(PROFILE).folds),
+    ],
     asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
     jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],
     resources=build_resources(profile=PROFILE, study_file=study_file()),

@@ -1,6 +1,7 @@
 """Shared fixtures: the `tiny` profile's real synthetic cohort, generated once per test session."""
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -15,3 +16,51 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     design = load_study_design(DEFAULT_STUDY_FILE)
     spec = CohortSpec.from_mapping(design.profile("tiny").synthetic_cohort, seed=design.seed)
     return write_cohort(spec, tmp_path_factory.mktemp("tiny") / "synthetic_tiny")
+
+
+@pytest.fixture(scope="session")
+def planned_study(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny study with one partition (race_black|25) split, planned and preprocessed."""
+    import dagster as dg
+
+    from cmrbias_dagster.assets import cohort, nnunet, splits
+    from cmrbias_dagster.resources import build_resources
+
+    assets = dg.load_assets_from_modules([cohort, splits, nnunet])
+    work = tmp_path_factory.mktemp("work")
+    resources = build_resources(
+        profile="tiny", work_dir=work, cohort_root=tiny_cohort, device="cpu"
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    dg.materialize(
+        assets,
+        selection=["subject_manifest", "rejected_subjects"],
+        resources=resources,
+        instance=instance,
+    )
+    dg.materialize(
+        assets,
+        selection=["test_set"],
+        partition_key="race_black",
+        resources=resources,
+        instance=instance,
+    )
+    result = dg.materialize(
+        assets,
+        selection=["training_split", "cv_folds", "nnunet_dataset", "nnunet_plans"],
+        partition_key=PLANNED_PARTITION,
+        resources=resources,
+        instance=instance,
+    )
+    return PlannedStudy(assets, resources, instance, work, result)
+
+
+PLANNED_PARTITION = "race_black|25"
+
+
+class PlannedStudy(NamedTuple):
+    assets: list
+    resources: dict
+    instance: object
+    work: Path
+    result: object

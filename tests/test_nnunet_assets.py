@@ -12,35 +12,11 @@ from cmrbias_dagster.resources import build_resources
 from tests.toy_cohort import demographics_rows, write_toy_cohort
 
 ASSETS = dg.load_assets_from_modules([cohort, splits, nnunet])
-KEY = "race_black|25"
 
 
 @pytest.fixture(scope="module")
-def planned(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
-    work = tmp_path_factory.mktemp("work")
-    resources = build_resources(profile="tiny", work_dir=work, cohort_root=tiny_cohort)
-    instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(
-        ASSETS,
-        selection=["subject_manifest", "rejected_subjects"],
-        resources=resources,
-        instance=instance,
-    )
-    dg.materialize(
-        ASSETS,
-        selection=["test_set"],
-        partition_key="race_black",
-        resources=resources,
-        instance=instance,
-    )
-    result = dg.materialize(
-        ASSETS,
-        selection=["training_split", "cv_folds", "nnunet_dataset", "nnunet_plans"],
-        partition_key=KEY,
-        resources=resources,
-        instance=instance,
-    )
-    return result, work
+def planned(planned_study):
+    return planned_study.result, planned_study.work
 
 
 def test_raw_dataset_holds_both_phases_of_each_training_subject(planned) -> None:

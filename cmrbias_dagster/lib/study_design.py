@@ -34,6 +34,7 @@ class Profile:
     # Raw mappings read by other modules; left out of the hash so a Profile stays hashable.
     synthetic_cohort: dict = field(default_factory=dict, hash=False)
     nnunet: dict = field(default_factory=dict, hash=False)
+    training: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _profile(name: Any, raw: Any, ratios: tuple[int, ...], source: str) -> Profi
         name=str(name),
         synthetic_cohort=dict(_mapping(entry.get("synthetic_cohort") or {}, where)),
         nnunet=dict(_mapping(entry.get("nnunet") or {}, where)),
+        training=dict(_mapping(entry.get("training") or {}, where)),
         **sizes,
     )
 

@@ -10,6 +10,7 @@ from cmrbias_dagster.resources.study import (
     PROJECT_ROOT,
     StudyResource,
 )
+from cmrbias_dagster.resources.training import TrainingResource
 
 DEFAULT_RAW_DIR = PROJECT_ROOT / "data" / "raw"
 
@@ -24,16 +25,24 @@ def build_resources(
     work_dir: Path = DEFAULT_WORK_DIR,
     cohort_root: Path | None = None,
     study_file: Path = DEFAULT_STUDY_FILE,
+    device: str = "auto",
 ) -> dict[str, object]:
-    """Resources for one profile: study design, cohort, and the profile's DuckDB file."""
+    """Resources for one profile: study design, cohort, training device and the DuckDB file."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     return {
         "study": StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir)),
         "cohort": CohortResource(root=str(cohort_root or default_cohort_root(profile))),
+        "training": TrainingResource(device=device),
         "io_manager": DuckDBPolarsTables(
             database=str(Path(work_dir) / f"cmrbias_{profile}.duckdb"), schema="cmrbias"
         ),
     }
 
 
-__all__ = ["CohortResource", "StudyResource", "build_resources", "default_cohort_root"]
+__all__ = [
+    "CohortResource",
+    "StudyResource",
+    "TrainingResource",
+    "build_resources",
+    "default_cohort_root",
+]

@@ -1,0 +1,94 @@
+"""One checkpoint asset per cross-validation fold, made by a factory (Dagster allows only two
+partition dimensions, experiment x ratio, so folds are assets rather than a third dimension)."""
+
+import dagster as dg
+
+from cmrbias_dagster.assets.nnunet import nnunet_environment, nnunet_plans, partition_dataset
+from cmrbias_dagster.lib.gpu_lease import lease_gpu
+from cmrbias_dagster.lib.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet_training import FoldResult, train_fold
+from cmrbias_dagster.lib.render import markdown_image
+from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.partitions import study_partitions
+from cmrbias_dagster.resources import StudyResource
+from cmrbias_dagster.resources.training import TrainingResource
+
+CLASSES = ("LVBP", "LVM", "RVBP")
+TRAINING_POOL = "nnunet_training"
+
+
+def train_with_device(
+    study: StudyResource, training: TrainingResource, partition_key: str, fold: int
+) -> tuple[FoldResult, str]:
+    """Train a fold in a fresh process, on a leased GPU slot when CUDA is used."""
+    _, dataset = partition_dataset(study, partition_key)
+    settings = TrainingSettings.from_mapping(study.settings().training)
+    arguments = (nnunet_environment(study), dataset, fold, settings)
+    gpus = training.cuda_gpus()
+    if not gpus:
+        return run_in_fresh_process(train_fold, *arguments, "cpu"), "cpu"
+    with lease_gpu(training.lock_path(), gpus, training.folds_per_gpu) as slot:
+        result = run_in_fresh_process(
+            train_fold, *arguments, "cuda", environment=slot.environment()
+        )
+    return result, f"cuda (GPU {slot.gpu}, slot {slot.slot})"
+
+
+def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
+    """What the UI shows for a trained fold."""
+    metadata: dict[str, object] = {
+        "device": device,
+        "epochs_run": result.epochs_run,
+        "resumed_from_epoch": result.start_epoch,
+        "retrained": not result.skipped,
+        "final_train_loss": result.train_losses[-1],
+        "final_val_loss": result.val_losses[-1],
+        "mean_epoch_seconds": round(result.mean_epoch_seconds, 2),
+        **{
+            f"pseudo_dice_{name}": round(v, 4)
+            for name, v in zip(CLASSES, result.pseudo_dice, strict=False)
+        },
+        **{f"validation_dice_{name}": round(v, 4) for name, v in result.validation_dice.items()},
+        "checkpoint": dg.MetadataValue.path(result.checkpoint),
+        "checkpoint_mb": round(result.checkpoint_bytes / 2**20, 1),
+    }
+    with open(result.progress_png, "rb") as curve:
+        metadata["training_curve"] = dg.MetadataValue.md(
+            markdown_image(curve.read(), "training curve")
+        )
+    return metadata
+
+
+def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
+    """The asset `fold_<k>_checkpoint`: nnU-Net trained on every fold of the split but fold k."""
+
+    @dg.asset(
+        name=f"fold_{fold}_checkpoint",
+        partitions_def=study_partitions,
+        group_name="training",
+        kinds={"nnunet", "pytorch"},
+        deps=[nnunet_plans],
+        pool=TRAINING_POOL,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+        description=f"nnUNetTrainer (CE + Dice, SGD 0.01 Nesterov 0.99, poly schedule, deep "
+        f"supervision, default augmentation) trained with fold {fold} held out. Resumes from its "
+        "latest checkpoint after an interruption; skipped when inputs and settings are unchanged.",
+    )
+    def checkpoint(
+        context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource
+    ) -> dg.MaterializeResult:
+        result, device = train_with_device(study, training, context.partition_key, fold)
+        context.log.info(
+            f"fold {fold}: {'unchanged, not retrained' if result.skipped else 'trained'} "
+            f"from epoch {result.start_epoch} to {result.epochs_run} on {device}"
+        )
+        return dg.MaterializeResult(
+            metadata=fold_metadata(result, device), data_version=dg.DataVersion(result.stamp)
+        )
+
+    return checkpoint
+
+
+def fold_checkpoints(n_folds: int) -> list[dg.AssetsDefinition]:
+    """One checkpoint asset per fold of the active profile."""
+    return [fold_checkpoint(fold) for fold in range(n_folds)]

@@ -1,0 +1,180 @@
+"""Training one nnU-Net fold with the stock nnUNetTrainer: fresh, resumed, or skipped when done.
+
+Call `train_fold` in a fresh process (lib.isolation): it sets nnU-Net's environment variables and
+imports torch. The trainer is constructed directly, never looked up by name (see NNUNET.md).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment
+from cmrbias_dagster.lib.training_settings import TrainingSettings
+
+if TYPE_CHECKING:
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+TRAINER_FOLDER = "nnUNetTrainer__nnUNetPlans__2d"
+STAMP_FILE = "cmrbias_stamp.txt"
+RESULT_FILE = "cmrbias_result.json"
+FINAL_CHECKPOINT = "checkpoint_final.pth"
+LATEST_CHECKPOINT = "checkpoint_latest.pth"
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    fold: int
+    device: str
+    start_epoch: int  # 0 for a fresh training, k when resumed after k finished epochs
+    epochs_run: int
+    train_losses: list[float]
+    val_losses: list[float]
+    pseudo_dice: list[float]  # per class at the last epoch (LVBP, LVM, RVBP)
+    mean_epoch_seconds: float
+    validation_dice: dict[str, float]  # nnU-Net's final validation: per class and "mean"
+    checkpoint: str
+    checkpoint_bytes: int
+    progress_png: str
+    seconds: float
+    stamp: str
+    skipped: bool = False
+
+
+def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
+    """Where nnU-Net writes one fold's checkpoints, logs and validation."""
+    return env.results / dataset / TRAINER_FOLDER / f"fold_{fold}"
+
+
+def training_stamp(env: NnunetEnvironment, dataset: str, settings: TrainingSettings) -> str:
+    """Hash of everything a fold's training depends on: the plans, the splits, every training
+    case's bytes and the schedule. Same stamp and a final checkpoint -> nothing to retrain."""
+    digest = hashlib.sha256(settings.fingerprint().encode())
+    preprocessed = env.preprocessed / dataset
+    for name in ("nnUNetPlans.json", "splits_final.json"):
+        digest.update((preprocessed / name).read_bytes())
+    for folder in ("imagesTr", "labelsTr"):
+        for path in sorted((env.raw / dataset / folder).iterdir()):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def completed_result(folder: Path, stamp: str) -> FoldResult | None:
+    """The stored result of a finished fold trained with this stamp, if any."""
+    result_file = folder / RESULT_FILE
+    if not (folder / FINAL_CHECKPOINT).is_file() or not result_file.is_file():
+        return None
+    stored = json.loads(result_file.read_text())
+    return FoldResult(**{**stored, "skipped": True}) if stored["stamp"] == stamp else None
+
+
+def _prepare_folder(folder: Path, stamp: str) -> bool:
+    """True when a resumable checkpoint of this stamp exists; else start in an empty folder."""
+    stamp_file = folder / STAMP_FILE
+    latest = folder / LATEST_CHECKPOINT
+    if latest.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
+        return True
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    stamp_file.write_text(stamp)
+    return False
+
+
+def train_fold(
+    env: NnunetEnvironment, dataset: str, fold: int, settings: TrainingSettings, device: str
+) -> FoldResult:
+    """Train (or resume, or skip) one fold; keep only checkpoint_final.pth at the end."""
+    started = time.monotonic()
+    stamp = training_stamp(env, dataset, settings)
+    folder = fold_folder(env, dataset, fold)
+    done = completed_result(folder, stamp)
+    if done is not None:
+        return done
+    resume = _prepare_folder(folder, stamp)
+    env.activate()
+    if settings.augmentation_workers is not None:
+        os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
+    trainer = _build_trainer(env, dataset, fold, settings, device, resume)
+    start_epoch = trainer.current_epoch
+    trainer.run_training()
+    validation = _final_validation(trainer, folder) if settings.final_validation else {}
+    (folder / "checkpoint_best.pth").unlink(missing_ok=True)
+    result = _result(trainer, folder, fold, device, start_epoch, validation, stamp, started)
+    temporary = folder / f".{RESULT_FILE}.tmp"
+    temporary.write_text(json.dumps(asdict(result), indent=2))
+    temporary.replace(folder / RESULT_FILE)
+    return result
+
+
+def _build_trainer(
+    env: NnunetEnvironment,
+    dataset: str,
+    fold: int,
+    settings: TrainingSettings,
+    device: str,
+    resume: bool,
+) -> "nnUNetTrainer":
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    preprocessed = env.preprocessed / dataset
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
+    plans["continue_training"] = resume
+    trainer = nnUNetTrainer(plans, "2d", fold, dataset_json, torch.device(device))
+    # Set before initialize(): the poly learning-rate schedule is built from num_epochs there.
+    trainer.num_epochs = settings.epochs
+    trainer.num_iterations_per_epoch = settings.iterations_per_epoch
+    trainer.num_val_iterations_per_epoch = settings.val_iterations_per_epoch
+    trainer.save_every = settings.save_every
+    if resume:
+        trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
+    return trainer
+
+
+def _final_validation(trainer: "nnUNetTrainer", folder: Path) -> dict[str, float]:
+    trainer.perform_actual_validation(save_probabilities=False)
+    summary = json.loads((folder / "validation" / "summary.json").read_text())
+    names = {str(v): k for k, v in trainer.dataset_json["labels"].items()}
+    dice = {names.get(label, label): float(m["Dice"]) for label, m in summary["mean"].items()}
+    return {**dice, "mean": float(summary["foreground_mean"]["Dice"])}
+
+
+def _result(
+    trainer: "nnUNetTrainer",
+    folder: Path,
+    fold: int,
+    device: str,
+    start_epoch: int,
+    validation: dict[str, float],
+    stamp: str,
+    started: float,
+) -> FoldResult:
+    log = trainer.logger
+    starts, ends = (
+        log.get_value("epoch_start_timestamps", None),
+        log.get_value("epoch_end_timestamps", None),
+    )
+    checkpoint = folder / FINAL_CHECKPOINT
+    return FoldResult(
+        fold=fold,
+        device=device,
+        start_epoch=start_epoch,
+        epochs_run=trainer.current_epoch,
+        train_losses=[float(x) for x in log.get_value("train_losses", None)],
+        val_losses=[float(x) for x in log.get_value("val_losses", None)],
+        pseudo_dice=[float(x) for x in log.get_value("dice_per_class_or_region", -1)],
+        mean_epoch_seconds=float(
+            sum(e - s for s, e in zip(starts, ends, strict=False)) / max(len(ends), 1)
+        ),
+        validation_dice=validation,
+        checkpoint=str(checkpoint),
+        checkpoint_bytes=checkpoint.stat().st_size,
+        progress_png=str(folder / "progress.png"),
+        seconds=time.monotonic() - started,
+        stamp=stamp,
+    )

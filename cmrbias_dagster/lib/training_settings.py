@@ -1,0 +1,49 @@
+"""How a profile trains nnU-Net folds (epochs, iterations, checkpointing), from data/study.yaml."""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """nnUNetTrainer's schedule; the defaults are the paper's (500 epochs x 250 iterations)."""
+
+    epochs: int = 500
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    save_every: int = 50  # epochs between resumable checkpoints
+    final_validation: bool = True  # nnU-Net's full validation of the fold: real Dice per class
+    augmentation_workers: int | None = None  # nnUNet_n_proc_DA; 0 = augment in-process (small CPUs)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "iterations_per_epoch", "val_iterations_per_epoch", "save_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"training setting {name!r} must be a positive integer, got {value!r}"
+                )
+        workers = self.augmentation_workers
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
+        ):
+            raise ValueError(
+                f"training setting 'augmentation_workers' must be >= 0, got {workers!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object] | None) -> "TrainingSettings":
+        """Settings from a profile's `training:` block; unknown keys are an error."""
+        mapping = dict(mapping or {})
+        unknown = sorted(set(mapping) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"unknown training setting(s) {unknown}; known: {[f.name for f in fields(cls)]}"
+            )
+        return cls(**mapping)  # type: ignore[arg-type]
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that change what is trained (not of how augmentation is run)."""
+        relevant = {k: v for k, v in asdict(self).items() if k != "augmentation_workers"}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

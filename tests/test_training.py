@@ -1,0 +1,120 @@
+"""Fold checkpoints: real nnU-Net training on CPU (tiny settings), skip when unchanged, resume."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import torch
+import yaml
+
+from cmrbias_dagster.assets.training import fold_checkpoints
+from cmrbias_dagster.lib.nnunet_training import fold_folder
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from tests.conftest import PLANNED_PARTITION
+
+DATASET = "Dataset511_race_black_25"
+FOLDS = fold_checkpoints(2)
+
+
+def materialize_fold(planned_study, fold: int, **resource_overrides) -> dg.ExecuteInProcessResult:
+    resources = {**planned_study.resources, **resource_overrides}
+    return dg.materialize(
+        [*planned_study.assets, *FOLDS],
+        selection=[f"fold_{fold}_checkpoint"],
+        partition_key=PLANNED_PARTITION,
+        resources=resources,
+        instance=planned_study.instance,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(planned_study):
+    return [materialize_fold(planned_study, fold) for fold in (0, 1)]
+
+
+def test_each_fold_trains_and_reports(planned_study, trained) -> None:
+    for fold, result in enumerate(trained):
+        metadata = result.asset_materializations_for_node(f"fold_{fold}_checkpoint")[0].metadata
+        assert metadata["epochs_run"].value == 3 and metadata["resumed_from_epoch"].value == 0
+        assert metadata["device"].value == "cpu" and metadata["retrained"].value is True
+        assert 0.0 <= metadata["validation_dice_mean"].value <= 1.0
+        assert {"pseudo_dice_LVBP", "validation_dice_RVBP", "final_val_loss"} <= set(metadata)
+        assert metadata["training_curve"].value.startswith("![training curve](data:image/png")
+        folder = fold_folder_of(planned_study, fold)
+        kept = sorted(p.name for p in folder.glob("*.pth"))
+        assert kept == ["checkpoint_final.pth"]
+        assert metadata["checkpoint"].value == str(folder / "checkpoint_final.pth")
+
+
+def fold_folder_of(planned_study, fold: int) -> Path:
+    study: StudyResource = planned_study.resources["study"]
+    from cmrbias_dagster.assets.nnunet import nnunet_environment
+
+    return fold_folder(nnunet_environment(study), DATASET, fold)
+
+
+def test_unchanged_fold_is_not_retrained(planned_study, trained) -> None:
+    first = trained[0].asset_materializations_for_node("fold_0_checkpoint")[0]
+    checkpoint = fold_folder_of(planned_study, 0) / "checkpoint_final.pth"
+    modified = checkpoint.stat().st_mtime_ns
+    again = materialize_fold(planned_study, 0).asset_materializations_for_node("fold_0_checkpoint")[
+        0
+    ]
+    assert again.metadata["retrained"].value is False
+    assert again.tags["dagster/data_version"] == first.tags["dagster/data_version"]
+    assert checkpoint.stat().st_mtime_ns == modified
+
+
+def latest_epoch(folder: Path) -> int | None:
+    try:
+        return torch.load(folder / "checkpoint_latest.pth", weights_only=False)["current_epoch"]
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return None
+
+
+def test_interrupted_fold_resumes_from_its_latest_checkpoint(planned_study, tmp_path: Path) -> None:
+    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
+    design["profiles"]["tiny"]["training"].update(epochs=12, save_every=1)
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(design))
+    work = tmp_path / "work"
+    for part in ("raw", "preprocessed"):
+        shutil.copytree(
+            planned_study.work / "tiny" / "nnunet" / part, work / "tiny" / "nnunet" / part
+        )
+    study = StudyResource(study_file=str(study_file), profile="tiny", work_dir=str(work))
+    folder = fold_folder_of(planned_study._replace(resources={"study": study}), 1)
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_TRAINING, str(study_file), str(work)],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while (latest_epoch(folder) or 0) < 2 and trainer.poll() is None:
+        assert time.monotonic() < deadline, "training never reached epoch 2"
+        time.sleep(0.2)
+    os.killpg(trainer.pid, signal.SIGKILL)
+    trainer.wait()
+    reached = latest_epoch(folder)
+    assert reached is not None and 2 <= reached < 12, "killed after the last checkpoint"
+    result = materialize_fold(planned_study, 1, study=study)
+    metadata = result.asset_materializations_for_node("fold_1_checkpoint")[0].metadata
+    assert metadata["resumed_from_epoch"].value == reached
+    assert metadata["epochs_run"].value == 12
+
+
+INTERRUPTED_TRAINING = """
+import sys
+from cmrbias_dagster.assets.nnunet import nnunet_environment
+from cmrbias_dagster.lib.nnunet_training import train_fold
+from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.resources import StudyResource
+study = StudyResource(study_file=sys.argv[1], profile="tiny", work_dir=sys.argv[2])
+settings = TrainingSettings.from_mapping(study.settings().training)
+train_fold(nnunet_environment(study), "Dataset511_race_black_25", 1, settings, "cpu")
+"""
