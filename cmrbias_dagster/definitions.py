@@ -43,12 +43,20 @@ partition_job = dg.define_asset_job(
     description="Per experiment x ratio: split, folds, nnU-Net dataset, plans, fold checkpoints.",
 )
 
-defs = dg.Definitions(
-    assets=[
-        *dg.load_assets_from_modules([cohort, splits, nnunet]),
-        *fold_checkpoints(STUDY_DESIGN.profile(PROFILE).folds),
-    ],
-    asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
-    jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],
-    resources=build_resources(profile=PROFILE, study_file=study_file()),
+
+def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definitions:
+    """The whole study for one profile's resources and number of folds."""
+    return dg.Definitions(
+        assets=[
+            *dg.load_assets_from_modules([cohort, splits, nnunet]),
+            *fold_checkpoints(n_folds),
+        ],
+        asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
+        jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],
+        resources=resources,
+    )
+
+
+defs = build_definitions(
+    build_resources(profile=PROFILE, study_file=study_file()), STUDY_DESIGN.profile(PROFILE).folds
 )

@@ -12,7 +12,7 @@ from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """72 synthetic subjects (6 per race x sex) at 48x48x8 in the UK Biobank layout."""
+    """36 synthetic subjects (6 per race x sex) at 48x48x8 in the UK Biobank layout."""
     design = load_study_design(DEFAULT_STUDY_FILE)
     spec = CohortSpec.from_mapping(design.profile("tiny").synthetic_cohort, seed=design.seed)
     return write_cohort(spec, tmp_path_factory.mktemp("tiny") / "synthetic_tiny")
@@ -25,6 +25,7 @@ def planned_study(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
 
     from cmrbias_dagster.assets import cohort, nnunet, splits
     from cmrbias_dagster.resources import build_resources
+    from tests.materialize import materialize_manifest
 
     assets = dg.load_assets_from_modules([cohort, splits, nnunet])
     work = tmp_path_factory.mktemp("work")
@@ -32,12 +33,7 @@ def planned_study(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
         profile="tiny", work_dir=work, cohort_root=tiny_cohort, device="cpu"
     )
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(
-        assets,
-        selection=["subject_manifest", "rejected_subjects"],
-        resources=resources,
-        instance=instance,
-    )
+    materialize_manifest(assets, resources, instance)
     dg.materialize(
         assets,
         selection=["test_set"],

@@ -9,6 +9,7 @@ import pytest
 
 from cmrbias_dagster.assets import cohort, nnunet, splits
 from cmrbias_dagster.resources import build_resources
+from tests.materialize import materialize_manifest
 from tests.toy_cohort import demographics_rows, write_toy_cohort
 
 ASSETS = dg.load_assets_from_modules([cohort, splits, nnunet])
@@ -60,12 +61,7 @@ def test_infeasible_design_fails_before_writing(tmp_path: Path) -> None:
     root = write_toy_cohort(tmp_path / "raw", demographics_rows(1))
     resources = build_resources(profile="tiny", work_dir=tmp_path / "work", cohort_root=root)
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(
-        ASSETS,
-        selection=["subject_manifest", "rejected_subjects"],
-        resources=resources,
-        instance=instance,
-    )
+    materialize_manifest(ASSETS, resources, instance)
     result = dg.materialize(
         ASSETS,
         selection=["test_set"],

@@ -10,6 +10,7 @@ import pytest
 from cmrbias_dagster.assets import cohort, splits
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import build_resources
+from tests.materialize import materialize_manifest
 from tests.toy_cohort import demographics_rows, write_toy_cohort
 
 ASSETS = [*dg.load_assets_from_modules([cohort, splits])]
@@ -21,12 +22,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dg.DagsterIns
     root = write_toy_cohort(tmp / "raw", demographics_rows(7))
     resources = build_resources(profile="tiny", work_dir=tmp / "work", cohort_root=root)
     instance = dg.DagsterInstance.ephemeral()
-    dg.materialize(
-        ASSETS,
-        selection=["subject_manifest", "rejected_subjects"],
-        resources=resources,
-        instance=instance,
-    )
+    materialize_manifest(ASSETS, resources, instance)
     for experiment in ("sex", "race_black", "race_asian"):
         dg.materialize(
             ASSETS,

@@ -24,21 +24,25 @@ def mid_labelled_slice(labels: np.ndarray) -> int:
 
 
 def overlay_png(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> bytes:
-    """PNG of mid short-axis slices, one panel per (title, image, labels), labels overlaid."""
-    figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.2), squeeze=False)
-    for axis, (title, image, labels) in zip(axes[0], panels, strict=True):
+    """PNG of mid short-axis slices, one column per (title, image, labels): image above, image
+    with labels overlaid below."""
+    figure, axes = plt.subplots(2, len(panels), figsize=(2.6 * len(panels), 5.4), squeeze=False)
+    for column, (title, image, labels) in enumerate(panels):
         z = mid_labelled_slice(labels)
-        axis.imshow(image[:, :, z].T, cmap="gray", origin="lower")
-        axis.imshow(
-            labels[:, :, z].T,
-            cmap=LABEL_COLOURS,
-            vmin=0,
-            vmax=3,
-            origin="lower",
-            interpolation="nearest",
-        )
-        axis.set_title(title, fontsize=9)
-        axis.axis("off")
+        for row in (0, 1):
+            axis = axes[row][column]
+            axis.imshow(image[:, :, z].T, cmap="gray", origin="lower")
+            if row:
+                axis.imshow(
+                    labels[:, :, z].T,
+                    cmap=LABEL_COLOURS,
+                    vmin=0,
+                    vmax=3,
+                    origin="lower",
+                    interpolation="nearest",
+                )
+            axis.axis("off")
+        axes[0][column].set_title(title, fontsize=9)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)

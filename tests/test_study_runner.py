@@ -1,0 +1,40 @@
+"""`make study`'s runner: every job for every partition, recorded in the Dagster instance."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from cmrbias_dagster.definitions import build_definitions
+from cmrbias_dagster.resources import build_resources
+from cmrbias_dagster.study_runner import STUDY_JOBS, run_study
+
+
+def test_runner_executes_each_job_per_partition(tiny_cohort: Path, tmp_path: Path) -> None:
+    resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tiny_cohort)
+    defs = build_definitions(resources, n_folds=2)
+    lines: list[str] = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_study(defs, instance, jobs=STUDY_JOBS[:3], log=lines.append)
+        observed = instance.get_latest_data_version_record(dg.AssetKey("raw_cohort"))
+        tested = instance.get_materialized_partitions(dg.AssetKey("test_set"))
+        manifest = instance.get_latest_materialization_event(dg.AssetKey("subject_manifest"))
+    assert [line.split(" done")[0] for line in lines] == [
+        "[study] observe_cohort_job",
+        "[study] cohort_job",
+        "[study] experiment_job partition sex (1/3)",
+        "[study] experiment_job partition race_black (2/3)",
+        "[study] experiment_job partition race_asian (3/3)",
+    ]
+    assert observed is not None and tested == {"sex", "race_black", "race_asian"}
+    assert manifest.asset_materialization.metadata["subjects"].value == 36  # 6 per race x sex
+
+
+def test_every_job_resolves_for_the_active_profile() -> None:
+    from cmrbias_dagster.definitions import defs
+
+    names = {job.name for job in defs.resolve_all_job_defs()}
+    assert set(STUDY_JOBS) <= names
+    partition_job = defs.resolve_job_def("partition_job")
+    assert {"training_split", "nnunet_plans", "fold_4_checkpoint"} <= {
+        key.to_user_string() for key in partition_job.asset_layer.executable_asset_keys
+    }
