@@ -19,7 +19,6 @@ install: $(STAMP)
 # pulling a multi-GB CUDA build; on a GPU machine the same pin resolves to PyPI's CUDA build.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
