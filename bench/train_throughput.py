@@ -27,7 +27,8 @@ import numpy as np
 from cmrbias_dagster.lib.gpu_lease import lease_gpu, visible_gpus
 from cmrbias_dagster.lib.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet_dataset import Case, NnunetEnvironment, write_raw_dataset
-from cmrbias_dagster.lib.nnunet_plans import PlanEdits, plan_and_preprocess
+from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
+from cmrbias_dagster.lib.nnunet_plans import plan_and_preprocess
 from cmrbias_dagster.lib.nnunet_training import fold_folder, train_fold
 from cmrbias_dagster.lib.study_design import load_study_design
 from cmrbias_dagster.lib.synthetic import CohortSpec, generate_subject

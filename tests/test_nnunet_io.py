@@ -17,12 +17,8 @@ from cmrbias_dagster.lib.nnunet_dataset import (
     stable_dataset_id,
     write_raw_dataset,
 )
-from cmrbias_dagster.lib.nnunet_plans import (
-    PlanEdits,
-    apply_plan_edits,
-    dataset_fingerprint_summary,
-    plan_and_preprocess,
-)
+from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits, apply_plan_edits
+from cmrbias_dagster.lib.nnunet_plans import dataset_fingerprint_summary, plan_and_preprocess
 from tests.toy_cohort import SHAPE, demographics_rows, toy_labels, write_nifti, write_toy_cohort
 
 NNUNET_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_def_n_proc")

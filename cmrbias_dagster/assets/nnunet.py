@@ -12,11 +12,8 @@ from cmrbias_dagster.lib.nnunet_dataset import (
     stable_dataset_id,
     write_raw_dataset,
 )
-from cmrbias_dagster.lib.nnunet_plans import (
-    PlanEdits,
-    dataset_fingerprint_summary,
-    plan_and_preprocess,
-)
+from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
+from cmrbias_dagster.lib.nnunet_plans import dataset_fingerprint_summary, plan_and_preprocess
 from cmrbias_dagster.lib.versions import table_version
 from cmrbias_dagster.partitions import experiment_and_ratio, study_partitions
 from cmrbias_dagster.resources import StudyResource

@@ -2,18 +2,14 @@
 
 from .cohort import (
     DEMOGRAPHIC_COLUMNS,
-    GENERATOR_VERSION,
-    PHASES,
     SUBJECT_FILES,
-    CohortSpec,
-    SyntheticSubject,
     cohort_is_complete,
-    generate_subject,
     sample_demographics,
-    voxel_affine,
     write_cohort,
 )
 from .effects import DEFAULT_EFFECTS, GroupEffects
+from .spec import GENERATOR_VERSION, CohortSpec
+from .subject import PHASES, SyntheticSubject, generate_subject, voxel_affine
 
 __all__ = [
     "DEFAULT_EFFECTS",
