@@ -24,14 +24,18 @@ def run_study(
     jobs: Sequence[str] = STUDY_JOBS,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Execute each job for every one of its partitions; stop at the first failure."""
+    """Execute each job for every one of its partitions; stop at the first failed run."""
     for name in jobs:
         job = defs.resolve_job_def(name)
         keys = job.partitions_def.get_partition_keys() if job.partitions_def else [None]
         for index, key in enumerate(keys, start=1):
             started = time.monotonic()
-            job.execute_in_process(instance=instance, partition_key=key)
+            result = job.execute_in_process(
+                instance=instance, partition_key=key, raise_on_error=False
+            )
             where = f" partition {key} ({index}/{len(keys)})" if key else ""
+            if not result.success:
+                raise SystemExit(f"[study] {name}{where} failed; see the run in the UI (make ui)")
             log(f"[study] {name}{where} done in {time.monotonic() - started:.1f} s")
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.resources import build_resources
@@ -38,3 +39,11 @@ def test_every_job_resolves_for_the_active_profile() -> None:
     assert {"training_split", "nnunet_plans", "fold_4_checkpoint"} <= {
         key.to_user_string() for key in partition_job.asset_layer.executable_asset_keys
     }
+
+
+def test_runner_stops_at_the_first_failed_run(tmp_path: Path) -> None:
+    resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tmp_path / "none")
+    lines: list[str] = []
+    with dg.DagsterInstance.ephemeral() as instance, pytest.raises(SystemExit, match="cohort_job"):
+        run_study(build_definitions(resources, n_folds=2), instance, log=lines.append)
+    assert lines == [lines[0]] and lines[0].startswith("[study] observe_cohort_job done")

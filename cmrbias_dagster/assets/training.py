@@ -2,6 +2,7 @@
 partition dimensions, experiment x ratio, so folds are assets rather than a third dimension)."""
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from cmrbias_dagster.assets.nnunet import nnunet_environment, nnunet_plans, partition_dataset
 from cmrbias_dagster.lib.gpu_lease import lease_gpu
@@ -77,7 +78,11 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
     def checkpoint(
         context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource
     ) -> dg.MaterializeResult:
-        result, device = train_with_device(study, training, context.partition_key, fold)
+        try:
+            result, device = train_with_device(study, training, context.partition_key, fold)
+        except DagsterExecutionInterruptedError as interrupt:
+            # A cancelled run or Ctrl-C must stop, not be retried; the next materialisation resumes.
+            raise dg.Failure(f"fold {fold} interrupted", allow_retries=False) from interrupt
         context.log.info(
             f"fold {fold}: {'unchanged, not retrained' if result.skipped else 'trained'} "
             f"from epoch {result.start_epoch} to {result.epochs_run} on {device}"
