@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from cmrbias_dagster.assets import cohort, cohort_checks, nnunet, splits
+from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints
 from cmrbias_dagster.partitions import (
     STUDY_DESIGN,
@@ -37,10 +38,10 @@ experiment_job = dg.define_asset_job(
 
 partition_job = dg.define_asset_job(
     "partition_job",
-    selection=dg.AssetSelection.groups("splits", "nnunet", "training")
+    selection=dg.AssetSelection.groups("splits", "nnunet", "training", "evaluation")
     - dg.AssetSelection.assets("test_set"),
     partitions_def=study_partitions,
-    description="Per experiment x ratio: split, folds, nnU-Net dataset, plans, fold checkpoints.",
+    description="Per experiment x ratio: split, folds, nnU-Net data, fold checkpoints, evaluation.",
 )
 
 
@@ -50,6 +51,7 @@ def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definiti
         assets=[
             *dg.load_assets_from_modules([cohort, splits, nnunet]),
             *fold_checkpoints(n_folds),
+            *evaluation_assets(n_folds),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],

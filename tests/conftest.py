@@ -60,3 +60,29 @@ class PlannedStudy(NamedTuple):
     instance: object
     work: Path
     result: object
+
+
+@pytest.fixture(scope="session")
+def trained_study(planned_study) -> list:
+    """Both folds of the planned partition trained with the tiny schedule (CPU, ~30 s)."""
+    import dagster as dg
+
+    return [
+        dg.materialize(
+            [*planned_study.assets, *FOLD_ASSETS],
+            selection=[f"fold_{fold}_checkpoint"],
+            partition_key=PLANNED_PARTITION,
+            resources=planned_study.resources,
+            instance=planned_study.instance,
+        )
+        for fold in (0, 1)
+    ]
+
+
+def _fold_assets() -> list:
+    from cmrbias_dagster.assets.training import fold_checkpoints
+
+    return fold_checkpoints(2)
+
+
+FOLD_ASSETS = _fold_assets()

@@ -13,19 +13,17 @@ import pytest
 import torch
 import yaml
 
-from cmrbias_dagster.assets.training import fold_checkpoints
 from cmrbias_dagster.lib.nnunet_training import fold_folder
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
-from tests.conftest import PLANNED_PARTITION
+from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 
 DATASET = "Dataset511_race_black_25"
-FOLDS = fold_checkpoints(2)
 
 
 def materialize_fold(planned_study, fold: int, **resource_overrides) -> dg.ExecuteInProcessResult:
     resources = {**planned_study.resources, **resource_overrides}
     return dg.materialize(
-        [*planned_study.assets, *FOLDS],
+        [*planned_study.assets, *FOLD_ASSETS],
         selection=[f"fold_{fold}_checkpoint"],
         partition_key=PLANNED_PARTITION,
         resources=resources,
@@ -34,8 +32,8 @@ def materialize_fold(planned_study, fold: int, **resource_overrides) -> dg.Execu
 
 
 @pytest.fixture(scope="module")
-def trained(planned_study):
-    return [materialize_fold(planned_study, fold) for fold in (0, 1)]
+def trained(trained_study):
+    return trained_study
 
 
 def test_each_fold_trains_and_reports(planned_study, trained) -> None:

@@ -5,8 +5,6 @@ import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from cmrbias_dagster.assets.nnunet import nnunet_environment, nnunet_plans, partition_dataset
-from cmrbias_dagster.lib.gpu_lease import lease_gpu
-from cmrbias_dagster.lib.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet_training import FoldResult, train_fold
 from cmrbias_dagster.lib.render import markdown_image
 from cmrbias_dagster.lib.training_settings import TrainingSettings
@@ -24,15 +22,7 @@ def train_with_device(
     """Train a fold in a fresh process, on a leased GPU slot when CUDA is used."""
     _, dataset = partition_dataset(study, partition_key)
     settings = TrainingSettings.from_mapping(study.settings().training)
-    arguments = (nnunet_environment(study), dataset, fold, settings)
-    gpus = training.cuda_gpus()
-    if not gpus:
-        return run_in_fresh_process(train_fold, *arguments, "cpu"), "cpu"
-    with lease_gpu(training.lock_path(), gpus, training.folds_per_gpu) as slot:
-        result = run_in_fresh_process(
-            train_fold, *arguments, "cuda", environment=slot.environment()
-        )
-    return result, f"cuda (GPU {slot.gpu}, slot {slot.slot})"
+    return training.run(train_fold, nnunet_environment(study), dataset, fold, settings)
 
 
 def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:

@@ -2,6 +2,8 @@
 
 import base64
 import io
+from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 import nibabel as nib
@@ -11,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+
+from cmrbias_dagster.lib.nnunet_dataset import Case  # noqa: E402
 
 LABEL_COLOURS = ListedColormap(
     [(0, 0, 0, 0), (0.9, 0.2, 0.2, 0.45), (0.2, 0.8, 0.3, 0.45), (0.2, 0.4, 0.95, 0.45)]
@@ -67,4 +71,17 @@ def sample_overlay_png(manifest: pl.DataFrame, attribute: str = "race") -> bytes
         image = np.asanyarray(nib.load(row["image_ed"]).dataobj)
         labels = np.asanyarray(nib.load(row["label_ed"]).dataobj)
         panels.append((f"{row['subject_id']} ({row[attribute]}, {row['sex']})", image, labels))
+    return overlay_png(panels)
+
+
+def prediction_overlay_png(cases: Sequence[Case], folder: Path) -> bytes:
+    """Mid slices of a few cases: the image, and the image with the prediction in `folder`."""
+    panels = [
+        (
+            case.case_id,
+            np.asanyarray(nib.load(case.image).dataobj),
+            np.asanyarray(nib.load(folder / f"{case.case_id}.nii.gz").dataobj),
+        )
+        for case in cases
+    ]
     return overlay_png(panels)

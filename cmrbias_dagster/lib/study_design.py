@@ -35,6 +35,7 @@ class Profile:
     synthetic_cohort: dict = field(default_factory=dict, hash=False)
     nnunet: dict = field(default_factory=dict, hash=False)
     training: dict = field(default_factory=dict, hash=False)
+    prediction: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def _profile(name: Any, raw: Any, ratios: tuple[int, ...], source: str) -> Profi
         synthetic_cohort=dict(_mapping(entry.get("synthetic_cohort") or {}, where)),
         nnunet=dict(_mapping(entry.get("nnunet") or {}, where)),
         training=dict(_mapping(entry.get("training") or {}, where)),
+        prediction=dict(_mapping(entry.get("prediction") or {}, where)),
         **sizes,
     )
 

@@ -1,11 +1,14 @@
 """Where and how fold training runs: the device, and how many folds share one GPU."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from cmrbias_dagster.lib.gpu_lease import visible_gpus
+from cmrbias_dagster.lib.gpu_lease import lease_gpu, visible_gpus
+from cmrbias_dagster.lib.isolation import run_in_fresh_process
 
 
 class TrainingResource(dg.ConfigurableResource):
@@ -31,3 +34,13 @@ class TrainingResource(dg.ConfigurableResource):
         if self.lock_dir:
             return Path(self.lock_dir)
         return Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "gpu_leases"
+
+    def run(self, function: Callable[..., Any], *args: Any) -> tuple[Any, str]:
+        """`function(*args, device)` in a fresh process, on a leased GPU slot when CUDA is used;
+        returns its result and a description of the device."""
+        gpus = self.cuda_gpus()
+        if not gpus:
+            return run_in_fresh_process(function, *args, "cpu"), "cpu"
+        with lease_gpu(self.lock_path(), gpus, self.folds_per_gpu) as slot:
+            result = run_in_fresh_process(function, *args, "cuda", environment=slot.environment())
+        return result, f"cuda (GPU {slot.gpu}, slot {slot.slot})"

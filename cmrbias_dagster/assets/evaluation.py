@@ -1,0 +1,191 @@
+"""Evaluation per experiment x ratio: the ensemble on the test set, metrics, clinical measures."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from cmrbias_dagster.assets.nnunet import nnunet_environment, partition_dataset
+from cmrbias_dagster.lib import evaluation
+from cmrbias_dagster.lib.cases import subject_cases
+from cmrbias_dagster.lib.nnunet_inference import PredictionSettings, predict_ensemble
+from cmrbias_dagster.lib.render import markdown_image, prediction_overlay_png
+from cmrbias_dagster.lib.tables import markdown_table
+from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
+from cmrbias_dagster.resources import StudyResource
+from cmrbias_dagster.resources.training import TrainingResource
+
+TEST_SET = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
+PARTITION_COLUMNS = {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}}
+
+
+def predictions_folder(study: StudyResource, partition_key: str) -> Path:
+    """The partition's predictions: data/work/<profile>/predictions/<dataset>/."""
+    return study.output_dir("predictions") / partition_dataset(study, partition_key)[1]
+
+
+def with_partition(table: pl.DataFrame, test_set: pl.DataFrame, partition_key: str) -> pl.DataFrame:
+    """Rows keyed by the partition and joined with each subject's group and held value."""
+    keys = study_partitions.get_partition_key_from_str(str(partition_key)).keys_by_dimension
+    attributes = test_set.select("subject_id", "group", "held")
+    return table.join(attributes, on="subject_id").with_columns(
+        experiment=pl.lit(keys["experiment"]), ratio=pl.lit(int(keys["ratio"]), dtype=pl.Int64)
+    )
+
+
+def evaluation_assets(n_folds: int) -> list[dg.AssetsDefinition]:
+    """The ensemble over `n_folds` fold checkpoints, and the tables computed from it."""
+
+    @dg.asset(
+        partitions_def=study_partitions,
+        group_name="evaluation",
+        kinds={"nnunet", "pytorch"},
+        ins=TEST_SET,
+        deps=[dg.AssetKey(f"fold_{fold}_checkpoint") for fold in range(n_folds)],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "prediction_per_test_case", asset="ensemble_prediction", blocking=True
+            ),
+            dg.AssetCheckSpec("ensemble_not_worse_than_folds", asset="ensemble_prediction"),
+        ],
+    )
+    def ensemble_prediction(
+        context: dg.AssetExecutionContext,
+        test_set: pl.DataFrame,
+        subject_manifest: pl.DataFrame,
+        study: StudyResource,
+        training: TrainingResource,
+    ) -> dg.MaterializeResult:
+        """The folds' softmax probabilities averaged on every test case (ED and ES), then the
+        largest connected component kept per class; NIfTI in the image's own geometry."""
+        _, dataset = partition_dataset(study, context.partition_key)
+        cases = subject_cases(test_set, subject_manifest)
+        folder = predictions_folder(study, context.partition_key)
+        settings = PredictionSettings.from_mapping(study.settings().prediction)
+        started = time.monotonic()
+        results, device = training.run(
+            predict_ensemble,
+            nnunet_environment(study),
+            dataset,
+            range(n_folds),
+            cases,
+            folder,
+            settings,
+        )
+        seconds = time.monotonic() - started
+        problems = evaluation.prediction_problems(test_set, subject_manifest, folder)
+        ensemble = sum(r.ensemble_mean_dice for r in results) / len(results)
+        folds = [sum(r.fold_mean_dice[k] for r in results) / len(results) for k in range(n_folds)]
+        return dg.MaterializeResult(
+            metadata={
+                "cases": len(results),
+                "device": device,
+                "seconds": round(seconds, 1),
+                "ensemble_mean_dice": round(ensemble, 4),
+                "fold_mean_dice": dg.MetadataValue.json([round(d, 4) for d in folds]),
+                "path": dg.MetadataValue.path(str(folder)),
+                "montage": dg.MetadataValue.md(
+                    markdown_image(prediction_overlay_png(cases[:6:2], folder), "test cases")
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="prediction_per_test_case",
+                    passed=not problems,
+                    metadata={"problems": "; ".join(problems[:20]) or "none"},
+                ),
+                dg.AssetCheckResult(
+                    check_name="ensemble_not_worse_than_folds",
+                    passed=ensemble >= min(folds),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"ensemble": ensemble, "worst_fold": min(folds)},
+                ),
+            ],
+        )
+
+    @dg.asset(
+        partitions_def=study_partitions,
+        group_name="evaluation",
+        kinds={"polars", "duckdb"},
+        ins=TEST_SET,
+        deps=[ensemble_prediction],
+        metadata=PARTITION_COLUMNS,
+        check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="segmentation_metrics")],
+    )
+    def segmentation_metrics(
+        context: dg.AssetExecutionContext,
+        test_set: pl.DataFrame,
+        subject_manifest: pl.DataFrame,
+        study: StudyResource,
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """One row per test subject x phase x class: DSC, HD95 and ASSD in mm, predicted and true
+        volumes, with the subject's group and held value."""
+        folder = predictions_folder(study, context.partition_key)
+        metrics = with_partition(
+            evaluation.case_metrics(test_set, subject_manifest, folder),
+            test_set,
+            context.partition_key,
+        )
+        overall = evaluation.subject_overall_dsc(metrics).join(
+            test_set.select("subject_id", "group"), on="subject_id"
+        )
+        medians = evaluation.median_dsc_by_group(metrics)
+        bad = metrics.filter(~pl.col("dice").is_between(0, 1) | (pl.col("true_ml") <= 0))
+        yield dg.Output(
+            metrics,
+            metadata={
+                "rows": metrics.height,
+                "median_dsc_by_group_and_class": dg.MetadataValue.md(markdown_table(medians)),
+                "median_overall_dsc_by_group": dg.MetadataValue.md(
+                    markdown_table(
+                        overall.group_by("group")
+                        .agg(median_overall_dsc=pl.col("overall_dsc").median())
+                        .sort("group")
+                    )
+                ),
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name="metrics_in_range",
+            passed=bad.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"out_of_range_rows": bad.height},
+        )
+
+    @dg.asset(
+        partitions_def=study_partitions,
+        group_name="evaluation",
+        kinds={"polars", "duckdb"},
+        ins=TEST_SET,
+        deps=[ensemble_prediction],
+        metadata=PARTITION_COLUMNS,
+    )
+    def clinical_measures(
+        context: dg.AssetExecutionContext,
+        test_set: pl.DataFrame,
+        subject_manifest: pl.DataFrame,
+        study: StudyResource,
+    ) -> dg.Output[pl.DataFrame]:
+        """One row per test subject: LV and RV EDV, ESV, EF and LV mass (1.05 g/mL), predicted,
+        true, predicted minus truth and relative difference."""
+        folder = predictions_folder(study, context.partition_key)
+        table = with_partition(
+            evaluation.clinical_differences(test_set, subject_manifest, folder),
+            test_set,
+            context.partition_key,
+        )
+        summary = (
+            table.group_by("group")
+            .agg(
+                pl.col(f"{m}_diff").median().alias(f"median_{m}_diff") for m in evaluation.CLINICAL
+            )
+            .sort("group")
+        )
+        return dg.Output(
+            table,
+            metadata={"median_differences_by_group": dg.MetadataValue.md(markdown_table(summary))},
+        )
+
+    return [ensemble_prediction, segmentation_metrics, clinical_measures]

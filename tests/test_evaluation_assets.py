@@ -1,0 +1,66 @@
+"""The fold ensemble on the test set, its metrics and clinical measures, from trained folds."""
+
+import dagster as dg
+import nibabel as nib
+import numpy as np
+import polars as pl
+import pytest
+
+from cmrbias_dagster.assets.evaluation import evaluation_assets, predictions_folder
+from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
+
+
+@pytest.fixture(scope="module")
+def evaluated(planned_study, trained_study):
+    return dg.materialize(
+        [*planned_study.assets, *FOLD_ASSETS, *evaluation_assets(2)],
+        selection=["ensemble_prediction", "segmentation_metrics", "clinical_measures"],
+        partition_key=PLANNED_PARTITION,
+        resources=planned_study.resources,
+        instance=planned_study.instance,
+    )
+
+
+def test_every_test_case_is_predicted_in_its_own_geometry(planned_study, evaluated) -> None:
+    manifest = planned_study.result.output_for_node("training_split")  # any table with subjects
+    folder = predictions_folder(planned_study.resources["study"], PLANNED_PARTITION)
+    predictions = sorted(p.name for p in folder.glob("*.nii.gz"))
+    assert len(predictions) == 16  # 8 test subjects x ED/ES
+    test_ids = {name.rsplit("_", 1)[0] for name in predictions}
+    assert not test_ids & set(manifest["subject_id"])
+    checks = {c.check_name: c for c in evaluated.get_asset_check_evaluations()}
+    assert checks["prediction_per_test_case"].passed
+    metadata = evaluated.asset_materializations_for_node("ensemble_prediction")[0].metadata
+    assert metadata["cases"].value == 16 and len(metadata["fold_mean_dice"].value) == 2
+    assert metadata["montage"].value.startswith("![test cases](data:image/png;base64,")
+    image = nib.load(
+        planned_study.resources["cohort"].root_path
+        / predictions[0].rsplit("_", 1)[0]
+        / f"sa_{predictions[0].rsplit('_', 1)[1].removesuffix('.nii.gz')}.nii.gz"
+    )
+    predicted = nib.load(folder / predictions[0])
+    assert predicted.shape == image.shape and np.allclose(predicted.affine, image.affine)
+    assert set(np.unique(np.asanyarray(predicted.dataobj))) <= {0, 1, 2, 3}
+
+
+def test_metrics_rows_cover_subject_phase_and_class(evaluated) -> None:
+    metrics = evaluated.output_for_node("segmentation_metrics")
+    assert metrics.height == 8 * 2 * 3
+    assert set(metrics["class"]) == {"LVBP", "LVM", "RVBP"}
+    assert metrics.group_by("group").len().sort("group")["len"].to_list() == [24, 24]
+    assert metrics.filter(pl.col("distances_defined"))["hd95_mm"].is_nan().sum() == 0
+    assert metrics["dice"].is_between(0, 1).all()
+    assert (metrics["experiment"].unique().to_list(), metrics["ratio"].unique().to_list()) == (
+        ["race_black"],
+        [25],
+    )
+    metadata = evaluated.asset_materializations_for_node("segmentation_metrics")[0].metadata
+    assert "| black |" in metadata["median_overall_dsc_by_group"].value
+
+
+def test_clinical_measures_are_prediction_minus_truth(evaluated) -> None:
+    table = evaluated.output_for_node("clinical_measures")
+    assert table.height == 8
+    row = table.row(0, named=True)
+    assert row["lv_edv_ml_diff"] == pytest.approx(row["lv_edv_ml_pred"] - row["lv_edv_ml_true"])
+    assert row["lv_mass_g_true"] > 0
