@@ -12,14 +12,16 @@ from cmrbias_dagster.lib.isolation import run_in_fresh_process
 
 
 class TrainingResource(dg.ConfigurableResource):
-    """`device`: "auto" (CUDA when present, else CPU), "cpu" or "cuda". On CUDA each fold step
-    leases a GPU slot (file locks under `lock_dir`), at most `folds_per_gpu` per GPU; five packed
-    folds gave 2.24x the throughput of one on an H100 (shared/ANCHORS.md), hence the default."""
+    """`device`: "auto" (CUDA when present, else CPU), "cpu" or "cuda". Each nnU-Net step leases a
+    slot (file locks under `lock_dir`, freed even when a process is killed): at most
+    `folds_per_gpu` per GPU (five packed folds saturate an H100, BENCHMARKS.md), or `cpu_slots`
+    steps at once on a machine without CUDA."""
 
     device: str = "auto"
     folds_per_gpu: int = 5
+    cpu_slots: int = 1  # nnU-Net steps at once on a CPU-only machine (each uses every core)
     gpus: list[str] = []  # empty: every GPU CUDA can see
-    lock_dir: str = ""  # empty: $DAGSTER_HOME/gpu_leases
+    lock_dir: str = ""  # empty: $DAGSTER_HOME/device_leases
 
     def cuda_gpus(self) -> list[str]:
         """The GPUs to lease from, or [] when training runs on the CPU."""
@@ -33,14 +35,15 @@ class TrainingResource(dg.ConfigurableResource):
     def lock_path(self) -> Path:
         if self.lock_dir:
             return Path(self.lock_dir)
-        return Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "gpu_leases"
+        return Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "device_leases"
 
     def run(self, function: Callable[..., Any], *args: Any) -> tuple[Any, str]:
         """`function(*args, device)` in a fresh process, on a leased GPU slot when CUDA is used;
         returns its result and a description of the device."""
         gpus = self.cuda_gpus()
         if not gpus:
-            return run_in_fresh_process(function, *args, "cpu"), "cpu"
+            with lease_gpu(self.lock_path(), ["cpu"], self.cpu_slots):
+                return run_in_fresh_process(function, *args, "cpu"), "cpu"
         with lease_gpu(self.lock_path(), gpus, self.folds_per_gpu) as slot:
             result = run_in_fresh_process(function, *args, "cuda", environment=slot.environment())
         return result, f"cuda (GPU {slot.gpu}, slot {slot.slot})"
