@@ -13,7 +13,11 @@ from cmrbias_dagster.lib.cases import subject_cases
 from cmrbias_dagster.lib.nnunet_inference import PredictionSettings, predict_ensemble
 from cmrbias_dagster.lib.render import markdown_image, prediction_overlay_png
 from cmrbias_dagster.lib.tables import markdown_table
-from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
+from cmrbias_dagster.partitions import (
+    experiment_and_ratio,
+    experiment_of_study_partition,
+    study_partitions,
+)
 from cmrbias_dagster.resources import StudyResource
 from cmrbias_dagster.resources.training import TrainingResource
 
@@ -28,10 +32,10 @@ def predictions_folder(study: StudyResource, partition_key: str) -> Path:
 
 def with_partition(table: pl.DataFrame, test_set: pl.DataFrame, partition_key: str) -> pl.DataFrame:
     """Rows keyed by the partition and joined with each subject's group and held value."""
-    keys = study_partitions.get_partition_key_from_str(str(partition_key)).keys_by_dimension
+    experiment, ratio = experiment_and_ratio(partition_key)
     attributes = test_set.select("subject_id", "group", "held")
     return table.join(attributes, on="subject_id").with_columns(
-        experiment=pl.lit(keys["experiment"]), ratio=pl.lit(int(keys["ratio"]), dtype=pl.Int64)
+        experiment=pl.lit(experiment), ratio=pl.lit(ratio, dtype=pl.Int64)
     )
 
 

@@ -9,7 +9,7 @@ fresh process (lib.isolation): it sets nnU-Net's environment variables and impor
 
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from cmrbias_dagster.lib.nnunet_dataset import (
 )
 from cmrbias_dagster.lib.nnunet_training import TRAINER_FOLDER
 from cmrbias_dagster.lib.postprocess import keep_largest_component
+from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
 
 if TYPE_CHECKING:
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -38,14 +39,8 @@ class PredictionSettings:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "PredictionSettings":
-        """From a profile's `prediction:` block; unknown keys are an error."""
-        mapping = dict(mapping or {})
-        unknown = sorted(set(mapping) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(
-                f"unknown prediction setting(s) {unknown}: known mirroring, tile_step_size"
-            )
-        return cls(**mapping)  # type: ignore[arg-type]
+        """From a profile's `prediction:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "prediction")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 import copy
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
 
 CONFIGURATION = "2d"
 # Lists in arch_kwargs with one entry per encoder stage; the decoder has one stage fewer.
@@ -37,15 +39,8 @@ class PlanEdits:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "PlanEdits":
-        """From the YAML profile's `nnunet:` block (batch_size, features_per_stage, patch_size)."""
-        mapping = dict(mapping or {})
-        unknown = sorted(set(mapping) - {field.name for field in fields(cls)})
-        if unknown:
-            raise ValueError(
-                f"unknown nnunet plan edits {unknown}; known: batch_size, features_per_stage, "
-                "patch_size"
-            )
-        return cls(**mapping)
+        """From a profile's `nnunet:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "nnunet")
 
 
 def apply_plan_edits(plans: dict, edits: PlanEdits, configuration: str = CONFIGURATION) -> dict:

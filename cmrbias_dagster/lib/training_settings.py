@@ -3,7 +3,9 @@
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+
+from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,8 @@ class TrainingSettings:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "TrainingSettings":
-        """Settings from a profile's `training:` block; unknown keys are an error."""
-        mapping = dict(mapping or {})
-        unknown = sorted(set(mapping) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(
-                f"unknown training setting(s) {unknown}; known: {[f.name for f in fields(cls)]}"
-            )
-        return cls(**mapping)  # type: ignore[arg-type]
+        """From a profile's `training:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "training")
 
     def fingerprint(self) -> str:
         """A hash of the settings that change what is trained (not of how augmentation is run)."""

@@ -1,0 +1,35 @@
+"""Profile blocks of data/study.yaml become typed settings; typos and bad values are refused."""
+
+import pytest
+
+from cmrbias_dagster.lib.nnunet_inference import PredictionSettings
+from cmrbias_dagster.lib.training_settings import TrainingSettings
+
+
+def test_paper_defaults_and_fingerprint() -> None:
+    paper = TrainingSettings.from_mapping({"epochs": 500, "iterations_per_epoch": 250})
+    assert paper == TrainingSettings()
+    quick = TrainingSettings.from_mapping({"epochs": 10, "augmentation_workers": 0})
+    assert quick.fingerprint() != paper.fingerprint()
+    # How augmentation runs does not change what is trained, so it must not force a retrain.
+    assert quick.fingerprint() == TrainingSettings(epochs=10).fingerprint()
+    assert PredictionSettings.from_mapping(None) == PredictionSettings(mirroring=True)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: TrainingSettings.from_mapping({"epoch": 5}),
+            "unknown training setting(s) ['epoch']",
+        ),
+        (lambda: PredictionSettings.from_mapping({"mirror": False}), "unknown prediction setting"),
+        (lambda: TrainingSettings.from_mapping({"epochs": 0}), "'epochs' must be a positive"),
+        (lambda: TrainingSettings.from_mapping({"save_every": True}), "'save_every' must be"),
+        (lambda: TrainingSettings.from_mapping({"augmentation_workers": -1}), "must be >= 0"),
+    ],
+)
+def test_bad_blocks_are_refused(build, message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        build()
+    assert message in str(error.value)
