@@ -1,6 +1,7 @@
 """The Dagster code location: every asset, check, job and resource of the study."""
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -59,6 +60,17 @@ def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definiti
     )
 
 
-defs = build_definitions(
-    build_resources(profile=PROFILE, study_file=study_file()), STUDY_DESIGN.profile(PROFILE).folds
-)
+def resources_from_environment() -> dict[str, object]:
+    """Resources for the profile named by CMRBIAS_PROFILE; CMRBIAS_WORK_DIR and
+    CMRBIAS_COHORT_ROOT move the outputs and the raw cohort (defaults under data/)."""
+    work_dir = os.environ.get("CMRBIAS_WORK_DIR")
+    cohort_root = os.environ.get("CMRBIAS_COHORT_ROOT")
+    return build_resources(
+        profile=PROFILE,
+        study_file=study_file(),
+        **({"work_dir": Path(work_dir)} if work_dir else {}),
+        cohort_root=Path(cohort_root) if cohort_root else None,
+    )
+
+
+defs = build_definitions(resources_from_environment(), STUDY_DESIGN.profile(PROFILE).folds)
