@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.assets import cohort, cohort_checks, nnunet, splits
+from cmrbias_dagster.assets import analysis, cohort, cohort_checks, nnunet, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints
 from cmrbias_dagster.partitions import (
@@ -53,6 +53,7 @@ def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definiti
             *dg.load_assets_from_modules([cohort, splits, nnunet]),
             *fold_checkpoints(n_folds),
             *evaluation_assets(n_folds),
+            *dg.load_assets_from_modules([analysis]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],

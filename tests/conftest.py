@@ -79,6 +79,22 @@ def trained_study(planned_study) -> list:
     ]
 
 
+@pytest.fixture(scope="session")
+def evaluated(planned_study, trained_study):
+    """The planned partition's fold ensemble on its test set, metrics and clinical measures."""
+    import dagster as dg
+
+    from cmrbias_dagster.assets.evaluation import evaluation_assets
+
+    return dg.materialize(
+        [*planned_study.assets, *FOLD_ASSETS, *evaluation_assets(2)],
+        selection=["ensemble_prediction", "segmentation_metrics", "clinical_measures"],
+        partition_key=PLANNED_PARTITION,
+        resources=planned_study.resources,
+        instance=planned_study.instance,
+    )
+
+
 def _fold_assets() -> list:
     from cmrbias_dagster.assets.training import fold_checkpoints
 

@@ -1,24 +1,12 @@
 """The fold ensemble on the test set, its metrics and clinical measures, from trained folds."""
 
-import dagster as dg
 import nibabel as nib
 import numpy as np
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets.evaluation import evaluation_assets, predictions_folder
-from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
-
-
-@pytest.fixture(scope="module")
-def evaluated(planned_study, trained_study):
-    return dg.materialize(
-        [*planned_study.assets, *FOLD_ASSETS, *evaluation_assets(2)],
-        selection=["ensemble_prediction", "segmentation_metrics", "clinical_measures"],
-        partition_key=PLANNED_PARTITION,
-        resources=planned_study.resources,
-        instance=planned_study.instance,
-    )
+from cmrbias_dagster.assets.evaluation import predictions_folder
+from tests.conftest import PLANNED_PARTITION
 
 
 def test_every_test_case_is_predicted_in_its_own_geometry(planned_study, evaluated) -> None:

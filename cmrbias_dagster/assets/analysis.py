@@ -1,0 +1,117 @@
+"""The paper's tables and statistics over every evaluated experiment x ratio (DuckDB, CSV, LaTeX).
+
+Each asset reads all partitions of the evaluation tables, so it summarises whatever the study has
+evaluated so far; rematerialise it after more partitions finish.
+"""
+
+import dagster as dg
+import polars as pl
+
+from cmrbias_dagster.lib import comparisons, dsc_tables
+from cmrbias_dagster.lib.exports import export_table
+from cmrbias_dagster.lib.tables import markdown_table
+from cmrbias_dagster.resources import StudyResource
+
+ANALYSIS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
+
+
+def exported(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -> dg.Output:
+    """The table as the asset's DuckDB output, also written as CSV and LaTeX under tables/."""
+    paths = export_table(table, study.output_dir("tables"), name)
+    return dg.Output(
+        table,
+        metadata={
+            "rows": table.height,
+            "csv": dg.MetadataValue.path(str(paths["csv"])),
+            "latex": dg.MetadataValue.path(str(paths["latex"])),
+            **{key: dg.MetadataValue.md(value) for key, value in metadata.items()},
+        },
+    )
+
+
+def group_order(study: StudyResource) -> dict[str, tuple[str, str]]:
+    """Each experiment's two groups, the first being the one whose training share varies."""
+    return {e.name: e.groups for e in study.design().experiments}
+
+
+@dg.asset(**ANALYSIS)
+def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """Per experiment, ratio, test subject and class (and `overall`): DSC averaged over ED/ES."""
+    scores = dsc_tables.subject_scores(segmentation_metrics)
+    evaluated = scores.select("experiment", "ratio").unique().sort("experiment", "ratio")
+    return dg.Output(
+        scores,
+        metadata={
+            "rows": scores.height,
+            "partitions_evaluated": evaluated.height,
+            "evaluated": dg.MetadataValue.md(markdown_table(evaluated)),
+        },
+    )
+
+
+@dg.asset(**ANALYSIS)
+def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Table 2: median DSC (seeded bootstrap 95 % CI) per group and overall, experiment, ratio and
+    class."""
+    table = dsc_tables.median_dsc_table(subject_scores, seed=study.design().seed)
+    shown = {
+        f"table2_{experiment}": markdown_table(dsc_tables.table2_wide(table, experiment))
+        for experiment in table["experiment"].unique(maintain_order=True)
+    }
+    return exported(study, table, "table2_median_dsc", **shown)
+
+
+@dg.asset(**ANALYSIS)
+def intersectional_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Table 3: median overall DSC per group x held attribute, with Mann-Whitney U stars between
+    the groups within each held value."""
+    table = dsc_tables.intersectional_table(subject_scores)
+    return exported(study, table, "table3_intersectional", table3=markdown_table(table, 60))
+
+
+@dg.asset(**ANALYSIS)
+def dsc_by_class_and_phase(segmentation_metrics: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Median DSC per class (LVBP, LVM, RVBP), phase (ED, ES), group, experiment and ratio."""
+    table = dsc_tables.class_phase_table(segmentation_metrics)
+    return exported(study, table, "dsc_by_class_and_phase", preview=markdown_table(table, 24))
+
+
+@dg.asset(**ANALYSIS)
+def clinical_difference_table(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Predicted minus truth of LV/RV EDV, ESV, EF and LV mass by group and ratio, with the
+    Mann-Whitney U test between the groups."""
+    table = dsc_tables.clinical_difference_table(clinical_measures)
+    shown = table.filter(pl.col("measure").is_in(["lv_esv_ml", "lv_ef", "rv_esv_ml", "rv_ef"]))
+    return exported(study, table, "clinical_differences", preview=markdown_table(shown, 60))
+
+
+@dg.asset(**ANALYSIS)
+def group_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Mann-Whitney U between the two groups at each ratio and class: U, p, Holm-adjusted p per
+    experiment, rank-biserial effect size and stars (the paper's test)."""
+    table = comparisons.group_comparisons(subject_scores, group_order(study))
+    overall = table.filter(pl.col("class") == "overall").select(
+        "experiment", "ratio", "group_a", "group_b", "p_value", "p_holm", "effect_size", "stars"
+    )
+    return exported(study, table, "group_comparisons", overall=markdown_table(overall))
+
+
+@dg.asset(**ANALYSIS)
+def ratio_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Paired Wilcoxon signed-rank between every two ratios for the same group and class (the same
+    test subjects, two models), Holm-adjusted per experiment, with rank-biserial effect sizes."""
+    table = comparisons.ratio_comparisons(subject_scores)
+    overall = table.filter((pl.col("class") == "overall") & (pl.col("ratio_a") == 0)).select(
+        "experiment", "group", "ratio_a", "ratio_b", "p_value", "p_holm", "effect_size", "stars"
+    )
+    return exported(study, table, "ratio_comparisons", versus_0_percent=markdown_table(overall))
+
+
+@dg.asset(**ANALYSIS)
+def fairness_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Fairness of the overall DSC per experiment and ratio: SD of group means, skewed error
+    ratio, ES-Dice, parity gap; and each experiment's accuracy parity ratio."""
+    table = comparisons.fairness_table(subject_scores).join(
+        comparisons.parity_ratios(subject_scores), on="experiment"
+    )
+    return exported(study, table, "fairness", fairness=markdown_table(table))
