@@ -5,9 +5,18 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.assets import analysis, cohort, cohort_checks, nnunet, splits
+from cmrbias_dagster.assets import (
+    analysis,
+    cohort,
+    cohort_checks,
+    figures,
+    nnunet,
+    report,
+    splits,
+)
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints
+from cmrbias_dagster.automation import cohort_sensor, nightly_training_schedule, training_sensor
 from cmrbias_dagster.partitions import (
     STUDY_DESIGN,
     experiment_partitions,
@@ -45,6 +54,12 @@ partition_job = dg.define_asset_job(
     description="Per experiment x ratio: split, folds, nnU-Net data, fold checkpoints, evaluation.",
 )
 
+analysis_job = dg.define_asset_job(
+    "analysis_job",
+    selection=dg.AssetSelection.groups("analysis", "figures", "report"),
+    description="Tables, statistics, figures and the study report over every evaluated partition.",
+)
+
 
 def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definitions:
     """The whole study for one profile's resources and number of folds."""
@@ -53,10 +68,15 @@ def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definiti
             *dg.load_assets_from_modules([cohort, splits, nnunet]),
             *fold_checkpoints(n_folds),
             *evaluation_assets(n_folds),
-            *dg.load_assets_from_modules([analysis]),
+            *dg.load_assets_from_modules([analysis, figures, report]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
-        jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job],
+        jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job, analysis_job],
+        sensors=[
+            cohort_sensor(cohort_job, experiment_job, partition_job),
+            training_sensor(partition_job, n_folds),
+        ],
+        schedules=[nightly_training_schedule(partition_job, n_folds)],
         resources=resources,
     )
 

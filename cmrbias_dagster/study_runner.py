@@ -15,6 +15,7 @@ STUDY_JOBS: tuple[str, ...] = (
     "cohort_job",
     "experiment_job",
     "partition_job",
+    "analysis_job",
 )
 
 
@@ -40,13 +41,15 @@ def run_study(
 
 
 def main() -> None:
+    from cmrbias_dagster.assets.report import report_file
     from cmrbias_dagster.definitions import PROFILE, defs
 
+    started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         run_study(defs, instance)
-    print(
-        f"[study] profile {PROFILE}: outputs under data/work/{PROFILE}/; browse them with `make ui`"
-    )
+    minutes = (time.monotonic() - started) / 60
+    print(f"[study] profile {PROFILE} done in {minutes:.1f} min; browse it with `make ui`")
+    print(f"[study] report: {report_file(defs.resources['study'])}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets import analysis
+from cmrbias_dagster.assets import analysis, figures, report
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from tests.conftest import FOLD_ASSETS
 
@@ -20,6 +20,8 @@ TABLES = [
     "fairness_table",
 ]
 
+FIGURES = list(report.FIGURE_ASSETS)
+
 
 @pytest.fixture(scope="module")
 def analysed(planned_study, evaluated):
@@ -28,9 +30,9 @@ def analysed(planned_study, evaluated):
             *planned_study.assets,
             *FOLD_ASSETS,
             *evaluation_assets(2),
-            *dg.load_assets_from_modules([analysis]),
+            *dg.load_assets_from_modules([analysis, figures, report]),
         ],
-        selection=["subject_scores", *TABLES],
+        selection=["subject_scores", "cohort_characteristics", *TABLES, *FIGURES, "study_report"],
         resources=planned_study.resources,
         instance=planned_study.instance,
     )
@@ -64,3 +66,30 @@ def test_tables_land_in_the_duckdb_file(analysed, planned_study) -> None:
     with duckdb.connect(database, read_only=True) as connection:
         count = connection.execute("select count(*) from cmrbias.fairness_table").fetchone()[0]
     assert count == analysed.output_for_node("fairness_table").height == 1
+
+
+def test_figures_are_written_and_shown(analysed) -> None:
+    import matplotlib.image
+
+    for name in FIGURES:
+        metadata = analysed.asset_materializations_for_node(name)[0].metadata
+        images = [key for key in metadata if key.endswith("_path")]
+        assert images, name
+        for key in images:
+            picture = matplotlib.image.imread(metadata[key].value)
+            assert picture.shape[0] > 200 and picture.shape[1] > 200 and picture.std() > 0.01
+            assert metadata[key.removesuffix("_path")].value.startswith("![")
+    qualitative = analysed.asset_materializations_for_node("qualitative_figure")[0].metadata
+    assert "qualitative_race_black" in qualitative
+
+
+def test_report_is_one_self_contained_page(analysed) -> None:
+    metadata = analysed.asset_materializations_for_node("study_report")[0].metadata
+    page = Path(metadata["path"].value).read_text()
+    assert metadata["report"].value.startswith("file://")
+    for heading in ("Findings", "Median DSC (Table 2)", "Intersectional", "Fairness", "Provenance"):
+        assert f"<h2>{heading}" in page
+    assert page.count("data:image/png;base64,") >= len(FIGURES)
+    assert "nnunetv2" in page and "training_split" in page and "race_black|25" in page
+    assert 'src="http' not in page  # nothing fetched from elsewhere
+    assert "race_black: black median DSC" in metadata["findings"].value

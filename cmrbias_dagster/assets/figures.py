@@ -1,0 +1,110 @@
+"""The paper's figures and supplementary ones: PNG files under figures/, shown in the UI."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from matplotlib.figure import Figure
+
+from cmrbias_dagster.assets.analysis import group_order
+from cmrbias_dagster.assets.evaluation import predictions_folder
+from cmrbias_dagster.lib import plots
+from cmrbias_dagster.lib.evaluation import load_labels, prediction_path
+from cmrbias_dagster.lib.exports import write_atomically
+from cmrbias_dagster.lib.render import markdown_image
+from cmrbias_dagster.lib.subject_validation import load_volume
+from cmrbias_dagster.resources import StudyResource
+
+FIGURES = {"group_name": "figures", "kinds": {"matplotlib"}}
+BALANCED = 50
+
+
+def figure_file(study: StudyResource, name: str) -> Path:
+    """Where a figure's PNG lies: data/work/<profile>/figures/<name>.png."""
+    return study.output_dir("figures") / f"{name}.png"
+
+
+def saved(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeResult:
+    """Each figure written as PNG, shown inline in the metadata and linked by path."""
+    metadata: dict[str, dg.MetadataValue] = {}
+    for name, figure in figures.items():
+        png = plots.figure_png(figure)
+        path = write_atomically(figure_file(study, name), png)
+        metadata[name] = dg.MetadataValue.md(markdown_image(png, name))
+        metadata[f"{name}_path"] = dg.MetadataValue.path(str(path))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(**FIGURES)
+def dsc_figure(
+    subject_scores: pl.DataFrame, group_comparisons: pl.DataFrame, study: StudyResource
+) -> dg.MaterializeResult:
+    """Fig. 2: overall DSC per group across training ratios, one panel per experiment, with the
+    Mann-Whitney U stars between the groups at each ratio."""
+    figure = plots.dsc_by_ratio_figure(subject_scores, group_comparisons, group_order(study))
+    return saved(study, {"fig2_dsc_by_ratio": figure})
+
+
+@dg.asset(**FIGURES)
+def class_dsc_figure(
+    subject_scores: pl.DataFrame, group_comparisons: pl.DataFrame, study: StudyResource
+) -> dg.MaterializeResult:
+    """Fig. 3: the same per class (LVBP, LVM, RVBP)."""
+    figure = plots.dsc_by_class_figure(subject_scores, group_comparisons, group_order(study))
+    return saved(study, {"fig3_dsc_by_class": figure})
+
+
+@dg.asset(**FIGURES)
+def clinical_figure(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
+    """Fig. 4: predicted minus true LV/RV ESV and EF per group across training ratios."""
+    figure = plots.clinical_differences_figure(clinical_measures, group_order(study))
+    return saved(study, {"fig4_clinical_differences": figure})
+
+
+@dg.asset(**FIGURES)
+def fairness_figure(fairness_table: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
+    """SD of group means, skewed error ratio, ES-Dice and parity gap against the training ratio."""
+    return saved(study, {"fairness": plots.fairness_figure(fairness_table, group_order(study))})
+
+
+@dg.asset(**FIGURES)
+def cohort_figure(subject_manifest: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
+    """Table 1's distributions: age, height, weight and BMI by race and by sex."""
+    return saved(
+        study, {"cohort_distributions": plots.cohort_distributions_figure(subject_manifest)}
+    )
+
+
+@dg.asset(**FIGURES)
+def qualitative_figure(
+    subject_scores: pl.DataFrame, subject_manifest: pl.DataFrame, study: StudyResource
+) -> dg.MaterializeResult:
+    """Per experiment, the best, median and worst test subject of each group at the lowest ratio
+    evaluated (0 % once the study is complete) and at 50 %: end-diastolic image, truth and the
+    ensemble's prediction."""
+    figures = {}
+    overall = subject_scores.filter(pl.col("class") == "overall")
+    for experiment in overall["experiment"].unique(maintain_order=True):
+        cases = []
+        evaluated = overall.filter(pl.col("experiment") == experiment)
+        for ratio in sorted({evaluated["ratio"].min(), BALANCED} & set(evaluated["ratio"])):
+            part = evaluated.filter(pl.col("ratio") == ratio)
+            folder = predictions_folder(study, f"{experiment}|{ratio}")
+            for pick in plots.pick_best_median_worst(part).iter_rows(named=True):
+                cases.append(qualitative_case(pick, ratio, subject_manifest, folder))
+        if cases:
+            figures[f"qualitative_{experiment}"] = plots.qualitative_figure(cases)
+    return saved(study, figures)
+
+
+def qualitative_case(
+    pick: dict, ratio: int, manifest: pl.DataFrame, folder: Path
+) -> plots.QualitativeCase:
+    """One test subject's ED image, truth and prediction, titled by group, rank and DSC."""
+    subject = manifest.filter(pl.col("subject_id") == pick["subject_id"]).row(0, named=True)
+    return plots.QualitativeCase(
+        title=f"{pick['group']} {pick['rank']} @{ratio}%\nDSC {pick['dsc']:.3f}",
+        image=load_volume(pick["subject_id"], Path(subject["image_ed"])).data,
+        truth=load_labels(Path(subject["label_ed"])),
+        prediction=load_labels(prediction_path(folder, pick["subject_id"], "ED")),
+    )

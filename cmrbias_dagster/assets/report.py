@@ -1,0 +1,140 @@
+"""`study_report`: one self-contained HTML page of the whole study, linked from its metadata."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from cmrbias_dagster.assets.figures import figure_file
+from cmrbias_dagster.lib import dsc_tables, report
+from cmrbias_dagster.lib.exports import write_atomically
+from cmrbias_dagster.lib.findings import study_findings
+from cmrbias_dagster.resources import StudyResource
+
+FIGURE_ASSETS = (
+    "dsc_figure",
+    "class_dsc_figure",
+    "clinical_figure",
+    "fairness_figure",
+    "cohort_figure",
+    "qualitative_figure",
+)
+VERSIONED = ("subject_manifest", "training_split", "segmentation_metrics")
+
+
+def report_file(study: StudyResource) -> Path:
+    """Where the study report lies: data/work/<profile>/report/study_report.html."""
+    return study.output_dir("report") / "study_report.html"
+
+
+def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
+    """The latest data version of each partition of the assets the report is built from."""
+    rows = []
+    for name in VERSIONED:
+        seen: set[str | None] = set()
+        records = instance.fetch_materializations(dg.AssetKey(name), limit=1000).records
+        for record in records:  # newest first
+            materialization = record.asset_materialization
+            if materialization is None or materialization.partition in seen:
+                continue
+            seen.add(materialization.partition)
+            version = materialization.tags.get("dagster/data_version", "")
+            rows.append((name, materialization.partition or "-", version[:16]))
+    return pl.DataFrame(rows, schema=["asset", "partition", "data_version"], orient="row").sort(
+        "asset", "partition"
+    )
+
+
+def design_table(study: StudyResource) -> pl.DataFrame:
+    settings = study.settings()
+    rows = [
+        (e.name, f"{e.groups[0]} vs {e.groups[1]}", f"{e.held_attribute} {e.held_values}")
+        for e in study.design().experiments
+    ]
+    table = pl.DataFrame(rows, schema=["experiment", "groups", "held 50/50"], orient="row")
+    return table.with_columns(
+        ratios=pl.lit(str(list(study.design().ratios))),
+        train=pl.lit(settings.train_size),
+        test=pl.lit(settings.test_size),
+        folds=pl.lit(settings.folds),
+    )
+
+
+@dg.asset(group_name="report", kinds={"html"}, deps=list(FIGURE_ASSETS))
+def study_report(
+    context: dg.AssetExecutionContext,
+    study: StudyResource,
+    cohort_characteristics: pl.DataFrame,
+    median_dsc_table: pl.DataFrame,
+    intersectional_dsc_table: pl.DataFrame,
+    group_comparisons: pl.DataFrame,
+    ratio_comparisons: pl.DataFrame,
+    clinical_difference_table: pl.DataFrame,
+    fairness_table: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """The study on one HTML page: design, profile and seed, Tables 1-3, statistics, fairness,
+    every figure, software versions and the data versions it was built from."""
+
+    def figures(*names: str) -> list[tuple[str, bytes]]:
+        paths = [(n, figure_file(study, n)) for n in names]
+        return [(n, p.read_bytes()) for n, p in paths if p.is_file()]
+
+    experiments = study.design().experiment_names
+    findings = study_findings(median_dsc_table, group_comparisons, study.design())
+    sections = [
+        report.Section("Findings", "\n".join(findings)),
+        report.Section(
+            "Study design",
+            f"Profile {study.profile}, seed {study.design().seed}.",
+            tables=[("Experiments", design_table(study))],
+        ),
+        report.Section(
+            "Cohort (Table 1)",
+            tables=[("Characteristics, Welch t-tests", cohort_characteristics)],
+            figures=figures("cohort_distributions"),
+        ),
+        report.Section(
+            "Median DSC (Table 2)",
+            tables=[
+                (e, dsc_tables.table2_wide(median_dsc_table, e))
+                for e in experiments
+                if e in set(median_dsc_table["experiment"])
+            ],
+            figures=figures("fig2_dsc_by_ratio", "fig3_dsc_by_class"),
+        ),
+        report.Section("Intersectional medians (Table 3)", tables=[("", intersectional_dsc_table)]),
+        report.Section(
+            "Statistics",
+            "Mann-Whitney U between groups; paired Wilcoxon between ratios; Holm per experiment.",
+            tables=[
+                ("Groups, overall DSC", group_comparisons.filter(pl.col("class") == "overall")),
+                ("Ratios vs 0 %", ratio_comparisons.filter(pl.col("ratio_a") == 0)),
+            ],
+        ),
+        report.Section(
+            "Clinical measures (predicted minus truth)",
+            tables=[("", clinical_difference_table)],
+            figures=figures("fig4_clinical_differences"),
+        ),
+        report.Section("Fairness", tables=[("", fairness_table)], figures=figures("fairness")),
+        report.Section("Qualitative", figures=figures(*(f"qualitative_{e}" for e in experiments))),
+        report.Section(
+            "Provenance",
+            tables=[
+                ("Software", report.software_versions()),
+                ("Data versions", data_versions(context.instance)),
+            ],
+        ),
+    ]
+    page = report.study_report_html(
+        "Demographic bias in nnU-Net CMR segmentation", f"Profile {study.profile}.", sections
+    )
+    path = write_atomically(report_file(study), page.encode())
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.url(path.as_uri()),
+            "path": dg.MetadataValue.path(str(path)),
+            "size_kb": round(len(page) / 1024, 1),
+            "findings": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings)),
+        }
+    )
