@@ -133,7 +133,28 @@ def _build_trainer(
     trainer.save_every = settings.save_every
     if resume:
         trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
+    _skip_discarded_work(trainer, settings.save_every)
     return trainer
+
+
+def _skip_discarded_work(trainer: "nnUNetTrainer", plot_every: int) -> None:
+    """nnU-Net saves checkpoint_best.pth whenever the EMA pseudo-Dice improves (nearly every epoch
+    of a short schedule) and redraws progress.png every epoch: about 1 s an epoch on a CPU. The
+    pipeline deletes the best checkpoint (it uses the final one) and shows the curve at the end,
+    so those saves are skipped and the curve is drawn with each resumable checkpoint and last."""
+    save_checkpoint, plot_progress = trainer.save_checkpoint, trainer.logger.plot_progress_png
+
+    def save_unless_best(filename: str) -> None:
+        if not filename.endswith("checkpoint_best.pth"):
+            save_checkpoint(filename)
+
+    def plot_sometimes(output_folder: str) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % plot_every == 0 or epoch >= trainer.num_epochs:
+            plot_progress(output_folder)
+
+    trainer.save_checkpoint = save_unless_best
+    trainer.logger.plot_progress_png = plot_sometimes
 
 
 def _final_validation(trainer: "nnUNetTrainer", folder: Path) -> dict[str, float]:
