@@ -41,7 +41,7 @@ def test_findings_name_the_significant_ratios_and_unevaluated_experiments() -> N
     sentences = study_findings(medians(), tests_table(), design)
     race = next(s for s in sentences if s.startswith("race_black"))
     assert "0.900 at 0 % black" in race and "0.940 at 100 %" in race
-    assert "significantly at 0 % (***, p=0.001)" in race
+    assert "significantly at 0 % (***, Holm p=0.002)" in race
     assert "sex: not evaluated yet." in sentences
 
 

@@ -31,14 +31,23 @@ def test_runner_executes_each_job_per_partition(tiny_cohort: Path, tmp_path: Pat
 
 
 def test_every_job_resolves_for_the_active_profile() -> None:
-    from cmrbias_dagster.definitions import defs
+    from cmrbias_dagster.definitions import PROFILE, STUDY_DESIGN, defs
 
     names = {job.name for job in defs.resolve_all_job_defs()}
     assert set(STUDY_JOBS) <= names
-    partition_job = defs.resolve_job_def("partition_job")
-    assert {"training_split", "nnunet_plans", "fold_4_checkpoint"} <= {
-        key.to_user_string() for key in partition_job.asset_layer.executable_asset_keys
+    folds = STUDY_DESIGN.profile(PROFILE).folds
+    partition_assets = {
+        key.to_user_string()
+        for key in defs.resolve_job_def("partition_job").asset_layer.executable_asset_keys
     }
+    last_fold = f"fold_{folds - 1}_checkpoint"
+    assert {"training_split", "nnunet_plans", last_fold, "segmentation_metrics"} <= partition_assets
+    assert f"fold_{folds}_checkpoint" not in partition_assets
+    analysis_assets = {
+        key.to_user_string()
+        for key in defs.resolve_job_def("analysis_job").asset_layer.executable_asset_keys
+    }
+    assert {"median_dsc_table", "dsc_figure", "study_report"} <= analysis_assets
 
 
 def test_runner_stops_at_the_first_failed_run(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def study_findings(
     median_table: pl.DataFrame, comparisons: pl.DataFrame, design: StudyDesign
 ) -> list[str]:
     """One sentence per experiment: the first group's median DSC at the lowest and highest share
-    it was evaluated at, and where the groups differ significantly (Mann-Whitney U, p <= 0.05)."""
+    it was evaluated at, and where the groups differ significantly (Mann-Whitney U, Holm-adjusted
+    p <= 0.05 within the experiment)."""
     gaps = group_gaps(median_table, comparisons)
     sentences = []
     for experiment in design.experiment_names:
@@ -52,11 +53,11 @@ def study_findings(
             sentences.append(f"{experiment}: not evaluated yet.")
             continue
         low, high = rows.row(0, named=True), rows.row(-1, named=True)
-        significant = rows.filter(pl.col("p_value") <= 0.05)
+        significant = rows.filter(pl.col("p_holm") <= 0.05)
         where = (
             ", ".join(
-                f"{r} % ({s}, p={p:.2g})"
-                for r, s, p in significant.select("ratio", "stars", "p_value").iter_rows()
+                f"{r} % ({s}, Holm p={p:.2g})"
+                for r, s, p in significant.select("ratio", "stars", "p_holm").iter_rows()
             )
             or "no ratio"
         )
