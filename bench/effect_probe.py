@@ -2,8 +2,9 @@
 
 The quick-profile cohort grid and schedule, one fold: trains on `--train` white subjects (half
 female), predicts `--test` subjects of each race, and prints each race's median DSC and the gap to
-white. Knobs override the defaults: --effect black.trabeculation=0.8 (repeatable).
-Run: python -m bench.effect_probe [--effect RACE.KNOB=VALUE ...]
+white. Knobs override the defaults: --effect black.trabeculation=0.8 (repeatable); profile
+blocks too: --set training.epochs=8 --set nnunet.features_per_stage=[8,16,32,64] (YAML values).
+Run: python -m bench.effect_probe [--effect RACE.KNOB=VALUE ...] [--set BLOCK.KEY=VALUE ...]
 """
 
 import argparse
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from bench.train_throughput import write_subject
 from cmrbias_dagster.lib.isolation import run_in_fresh_process
@@ -45,6 +47,8 @@ def rows_for(races: tuple[str, ...], per_sex: int, seed: int, start: int) -> lis
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--effect", action="append", default=[], help="RACE.KNOB=VALUE")
+    parser.add_argument("--set", action="append", default=[], help="BLOCK.KEY=YAML_VALUE")
+    parser.add_argument("--train-sex", choices=("female", "male"), help="train on one sex only")
     parser.add_argument("--train", type=int, default=32)
     parser.add_argument("--test", type=int, default=12)
     args = parser.parse_args()
@@ -55,8 +59,22 @@ def main() -> None:
         target, value = item.split("=")
         race, knob = target.split(".")
         overrides.setdefault(race, {})[knob] = float(value)
-    spec = CohortSpec.from_mapping({**quick.synthetic_cohort, "effects": overrides}, design.seed)
+    blocks = {
+        "training": dict(quick.training),
+        "nnunet": dict(quick.nnunet),
+        "synthetic_cohort": dict(quick.synthetic_cohort),
+    }
+    for item in args.set:
+        target, value = item.split("=", 1)
+        block, key = target.split(".")
+        blocks[block][key] = yaml.safe_load(value)
+    spec = CohortSpec.from_mapping(
+        {**blocks["synthetic_cohort"], "effects": overrides}, design.seed
+    )
     train_rows = rows_for(("white",), args.train // 2, design.seed, 1)
+    if args.train_sex:
+        both = rows_for(("white",), args.train, design.seed, 1)
+        train_rows = [r for r in both if r["sex"] == args.train_sex]
     test_rows = rows_for(("white", "black", "asian"), args.test // 2, design.seed, 50001)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
@@ -68,10 +86,12 @@ def main() -> None:
         write_raw_dataset(train, DATASET, env)
         ids = sorted({c.case_id for c in train})
         splits = [{"train": ids[len(ids) // 5 :], "val": ids[: len(ids) // 5]}]
-        edits = PlanEdits.from_mapping(quick.nnunet)
+        edits = PlanEdits.from_mapping(blocks["nnunet"])
         run_in_fresh_process(plan_and_preprocess, DATASET_ID, env, edits, splits)
-        settings = TrainingSettings.from_mapping({**quick.training, "final_validation": False})
+        settings = TrainingSettings.from_mapping({**blocks["training"], "final_validation": False})
+        training_started = time.monotonic()
         run_in_fresh_process(train_fold, env, DATASET, 0, settings, "cpu")
+        training_seconds = time.monotonic() - training_started
         predictions = run_in_fresh_process(
             predict_ensemble,
             env,
@@ -83,9 +103,13 @@ def main() -> None:
             "cpu",
         )
     race_of = {r["subject_id"]: r["race"] for r in test_rows}
+    sex_of = {r["subject_id"]: r["sex"] for r in test_rows}
     by_race: dict[str, list[float]] = {}
+    by_sex: dict[str, list[float]] = {}
     for p in predictions:
-        by_race.setdefault(race_of[p.case_id.rsplit("_", 1)[0]], []).append(p.ensemble_mean_dice)
+        subject = p.case_id.rsplit("_", 1)[0]
+        by_race.setdefault(race_of[subject], []).append(p.ensemble_mean_dice)
+        by_sex.setdefault(sex_of[subject], []).append(p.ensemble_mean_dice)
     white = statistics.median(by_race["white"])
     print(f"effects: {spec.effects}")
     for race, dice in by_race.items():
@@ -93,7 +117,12 @@ def main() -> None:
             f"{race:6s} median DSC {statistics.median(dice):.4f}  gap to white "
             f"{statistics.median(dice) - white:+.4f}  (n={len(dice)} cases)"
         )
-    print(f"took {time.monotonic() - started:.0f} s")
+    for sex, dice in sorted(by_sex.items()):
+        print(f"{sex:6s} median DSC {statistics.median(dice):.4f}  (n={len(dice)} cases)")
+    print(f"trained on {len(train_rows)} white subjects ({args.train_sex or 'both sexes'})")
+    print(f"settings: {blocks}")
+    total = time.monotonic() - started
+    print(f"training took {training_seconds:.0f} s; the whole probe {total:.0f} s")
 
 
 if __name__ == "__main__":
