@@ -93,3 +93,8 @@ def test_report_is_one_self_contained_page(analysed) -> None:
     assert "nnunetv2" in page and "training_split" in page and "race_black|25" in page
     assert 'src="http' not in page  # nothing fetched from elsewhere
     assert "race_black: black median DSC" in metadata["findings"].value
+
+
+def test_analysis_without_evaluated_partitions_says_what_to_do() -> None:
+    with pytest.raises(dg.Failure, match="no partition has been evaluated yet"):
+        analysis.subject_scores(pl.DataFrame({"dice": []}))

@@ -37,6 +37,11 @@ def group_order(study: StudyResource) -> dict[str, tuple[str, str]]:
 @dg.asset(**ANALYSIS)
 def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Per experiment, ratio, test subject and class (and `overall`): DSC averaged over ED/ES."""
+    if segmentation_metrics.is_empty():
+        raise dg.Failure(
+            "no partition has been evaluated yet: materialise segmentation_metrics for at least "
+            "one experiment x ratio (partition_job) first"
+        )
     scores = dsc_tables.subject_scores(segmentation_metrics)
     evaluated = scores.select("experiment", "ratio").unique().sort("experiment", "ratio")
     return dg.Output(
