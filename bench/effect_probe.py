@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--effect", action="append", default=[], help="RACE.KNOB=VALUE")
     parser.add_argument("--set", action="append", default=[], help="BLOCK.KEY=YAML_VALUE")
     parser.add_argument("--train-sex", choices=("female", "male"), help="train on one sex only")
+    parser.add_argument("--train-race", default="white", choices=("white", "black", "asian"))
     parser.add_argument("--train", type=int, default=32)
     parser.add_argument("--test", type=int, default=12)
     args = parser.parse_args()
@@ -71,9 +72,9 @@ def main() -> None:
     spec = CohortSpec.from_mapping(
         {**blocks["synthetic_cohort"], "effects": overrides}, design.seed
     )
-    train_rows = rows_for(("white",), args.train // 2, design.seed, 1)
+    train_rows = rows_for((args.train_race,), args.train // 2, design.seed, 1)
     if args.train_sex:
-        both = rows_for(("white",), args.train, design.seed, 1)
+        both = rows_for((args.train_race,), args.train, design.seed, 1)
         train_rows = [r for r in both if r["sex"] == args.train_sex]
     test_rows = rows_for(("white", "black", "asian"), args.test // 2, design.seed, 50001)
     started = time.monotonic()
@@ -119,7 +120,8 @@ def main() -> None:
         )
     for sex, dice in sorted(by_sex.items()):
         print(f"{sex:6s} median DSC {statistics.median(dice):.4f}  (n={len(dice)} cases)")
-    print(f"trained on {len(train_rows)} white subjects ({args.train_sex or 'both sexes'})")
+    sexes = args.train_sex or "both sexes"
+    print(f"trained on {len(train_rows)} {args.train_race} subjects ({sexes})")
     print(f"settings: {blocks}")
     total = time.monotonic() - started
     print(f"training took {training_seconds:.0f} s; the whole probe {total:.0f} s")
