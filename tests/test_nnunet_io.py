@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cmrbias_dagster.lib.folds import case_id
+from cmrbias_dagster.lib.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet_dataset import (
     LABELS,
     Case,
@@ -74,7 +75,9 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Planned:
         for variable in NNUNET_VARIABLES:
             patch.delenv(variable, raising=False)
         write_raw_dataset(cases, name, env)
-        folder = plan_and_preprocess(501, env, EDITS, splits)
+        # In a fresh process, as the pipeline runs it: nnU-Net forks worker pools, and a fork of
+        # this many-threaded test process can deadlock.
+        folder = run_in_fresh_process(plan_and_preprocess, 501, env, EDITS, splits)
         yield Planned(env, name, cases, splits, folder)
 
 
@@ -180,7 +183,7 @@ def test_failed_preprocessing_keeps_the_previous_folder(
     write_raw_dataset(cases, name, env)
     plant_stale_folder(env.preprocessed / name)
     with pytest.raises(RuntimeError, match="unexpected labels"):
-        plan_and_preprocess(502, env, EDITS, two_fold_splits(cases))
+        run_in_fresh_process(plan_and_preprocess, 502, env, EDITS, two_fold_splits(cases))
     assert (env.preprocessed / name / "stale.txt").is_file()
     assert sorted(p.name for p in env.preprocessed.iterdir()) == [name]
 
