@@ -41,13 +41,17 @@ class _ThreadContext:
 def _pools_as_threads() -> Iterator[None]:
     """nnU-Net's fingerprint and preprocessing pools spawn fresh interpreters, each importing torch
     (seconds apiece, most of a small dataset's planning time). This process is already isolated
-    (run_in_fresh_process), so threads in it do the same work without that start-up."""
-    original = multiprocessing.get_context
+    (run_in_fresh_process), so threads in it do the same work without that start-up. The file
+    listing's fork pool becomes threads too: no fork of a process that may hold threads."""
+    import nnunetv2.utilities.utils as nnunet_utils
+
+    original_context, original_pool = multiprocessing.get_context, nnunet_utils.Pool
     multiprocessing.get_context = lambda method=None: _ThreadContext
+    nnunet_utils.Pool = ThreadPool
     try:
         yield
     finally:
-        multiprocessing.get_context = original
+        multiprocessing.get_context, nnunet_utils.Pool = original_context, original_pool
 
 
 def _extract_fingerprint(dataset_id: int, num_processes: int) -> None:
