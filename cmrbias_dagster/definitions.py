@@ -17,6 +17,7 @@ from cmrbias_dagster.assets import (
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints
 from cmrbias_dagster.automation import cohort_sensor, nightly_training_schedule, training_sensor
+from cmrbias_dagster.executors import executor_from_environment
 from cmrbias_dagster.partitions import (
     STUDY_DESIGN,
     experiment_partitions,
@@ -61,8 +62,11 @@ analysis_job = dg.define_asset_job(
 )
 
 
-def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definitions:
-    """The whole study for one profile's resources and number of folds."""
+def build_definitions(
+    resources: dict[str, object], n_folds: int, executor: dg.ExecutorDefinition | None = None
+) -> dg.Definitions:
+    """The whole study for one profile's resources and number of folds; `executor` None keeps
+    Dagster's default (local processes)."""
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules([cohort, splits, nnunet]),
@@ -78,6 +82,7 @@ def build_definitions(resources: dict[str, object], n_folds: int) -> dg.Definiti
         ],
         schedules=[nightly_training_schedule(partition_job, n_folds)],
         resources=resources,
+        executor=executor,
     )
 
 
@@ -94,4 +99,6 @@ def resources_from_environment() -> dict[str, object]:
     )
 
 
-defs = build_definitions(resources_from_environment(), STUDY_DESIGN.profile(PROFILE).folds)
+defs = build_definitions(
+    resources_from_environment(), STUDY_DESIGN.profile(PROFILE).folds, executor_from_environment()
+)

@@ -5,6 +5,7 @@ import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from cmrbias_dagster.assets.nnunet import nnunet_environment, nnunet_plans, partition_dataset
+from cmrbias_dagster.executors import gpu_pod_tags
 from cmrbias_dagster.lib.nnunet_training import FoldResult, train_fold
 from cmrbias_dagster.lib.render import markdown_image
 from cmrbias_dagster.lib.training_settings import TrainingSettings
@@ -60,6 +61,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         kinds={"nnunet", "pytorch"},
         deps=[nnunet_plans],
         pool=TRAINING_POOL,
+        op_tags=gpu_pod_tags(),  # one whole GPU per fold pod under the Kubernetes executor
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         description=f"nnUNetTrainer (CE + Dice, SGD 0.01 Nesterov 0.99, poly schedule, deep "
         f"supervision, default augmentation) trained with fold {fold} held out. Resumes from its "
