@@ -8,6 +8,8 @@ import polars as pl
 import pytest
 
 from cmrbias_dagster.lib.demographics import DemographicsError, read_demographics_table
+from cmrbias_dagster.lib.importers import CohortOptions, ukbb
+from cmrbias_dagster.lib.importers.layout import SubjectTable
 from cmrbias_dagster.lib.manifest import build_manifest, cohort_listing_version
 from tests.toy_cohort import SHAPE, demographics_rows, toy_labels, write_nifti, write_toy_cohort
 
@@ -18,7 +20,8 @@ def toy_root(tmp_path: Path) -> Path:
 
 
 def manifest_of(root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return build_manifest(root, read_demographics_table(root / "demographics.csv"))
+    table = ukbb.read_table(CohortOptions(root))
+    return build_manifest(root, table, root.parent / "canonical")
 
 
 def test_clean_cohort_has_known_volumes(toy_root: Path) -> None:
@@ -129,7 +132,9 @@ def test_bad_demographics_row_is_rejected(
         .otherwise(pl.col(column))
         .alias(column)
     )
-    manifest, rejected = build_manifest(root, table)
+    manifest, rejected = build_manifest(
+        root, SubjectTable(table, ukbb.CANONICAL_FIELDS, "demographics.csv"), tmp_path / "canonical"
+    )
     assert manifest.height == 5
     bad_id = "bad id" if column == "subject_id" else "TOY003"
     reason = rejected.filter(pl.col("subject_id") == bad_id)["reason"]

@@ -6,16 +6,16 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib import cohort_stats
-from cmrbias_dagster.lib.demographics import read_demographics_table
 from cmrbias_dagster.lib.manifest import build_manifest, cohort_listing_version
-from cmrbias_dagster.lib.render import markdown_image, sample_overlay_png
+from cmrbias_dagster.lib.render import markdown_image, sample_attribute, sample_overlay_png
 from cmrbias_dagster.lib.tables import markdown_table
 from cmrbias_dagster.resources import CohortResource, StudyResource
 
 
 @dg.observable_source_asset(
     group_name="cohort",
-    description="The raw cohort folder (UK Biobank layout); data version = hash of its listing.",
+    description="The raw cohort folder (its layout set on the `cohort` resource); data version = "
+    "hash of its listing.",
 )
 def raw_cohort(cohort: CohortResource) -> dg.DataVersion:
     return dg.DataVersion(cohort_listing_version(cohort.root_path))
@@ -40,21 +40,26 @@ def subject_manifest(
     context: dg.AssetExecutionContext, cohort: CohortResource, study: StudyResource
 ) -> Iterator[dg.Output]:
     root = cohort.require_root()
-    manifest, rejected = build_manifest(root, read_demographics_table(cohort.demographics_path))
+    canonical_root = study.output_dir("canonical_cohort", cohort.layout)
+    manifest, rejected = build_manifest(
+        root, cohort.subject_table(), canonical_root, cohort.cohort_layout()
+    )
     if manifest.height == 0:
         raise dg.Failure(f"no usable subject in {root}: {rejected.head(5).to_dicts()}")
     if rejected.height:
         context.log.warning(f"{rejected.height} subject(s) rejected: {rejected.head(3).to_dicts()}")
-    sample = sample_overlay_png(manifest)
+    shown_by = sample_attribute(manifest)
+    sample = sample_overlay_png(manifest, shown_by)
     (study.output_dir("figures") / "cohort_sample.png").write_bytes(sample)
-    counts = manifest.group_by("race", "sex").len("subjects").sort("race", "sex")
+    counts = manifest.group_by(shown_by, "sex").len("subjects").sort(shown_by, "sex")
     yield dg.Output(
         manifest,
         output_name="subject_manifest",
         metadata={
             "subjects": manifest.height,
             "rejected": rejected.height,
-            "counts_by_race_and_sex": dg.MetadataValue.md(markdown_table(counts)),
+            f"counts_by_{shown_by}_and_sex": dg.MetadataValue.md(markdown_table(counts)),
+            "layout": cohort.layout,
             "sample_slices": dg.MetadataValue.md(
                 markdown_image(sample, "mid ED slices with labels")
             ),

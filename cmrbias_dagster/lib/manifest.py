@@ -6,11 +6,23 @@ from pathlib import Path
 
 import polars as pl
 
-from cmrbias_dagster.lib.demographics import Demographics, parse_demographics_row
+from cmrbias_dagster.lib.demographics import (
+    PROBLEM,
+    PROBLEM_FILE,
+    Demographics,
+    parse_demographics_row,
+)
+from cmrbias_dagster.lib.importers import Layout, SubjectTable, ukbb
 from cmrbias_dagster.lib.subject_validation import SAFE_ID, SubjectError, validate_subject
 
 REJECTION_SCHEMA = {"subject_id": pl.String, "file": pl.String, "reason": pl.String}
-DEMOGRAPHICS_FILE = "demographics.csv"
+DEMOGRAPHICS_FILE = ukbb.DEMOGRAPHICS_FILE
+# Columns every manifest has, typed, even where a layout leaves them empty (ACDC has no sex).
+NULLABLE_SCHEMA = {
+    "sex": pl.String,
+    "race": pl.String,
+    **dict.fromkeys(("age", "height_cm", "weight_kg", "bmi"), pl.Float64),
+}
 
 
 def cohort_listing_version(root: Path) -> str:
@@ -25,44 +37,66 @@ def cohort_listing_version(root: Path) -> str:
 
 
 def _check_subject(
-    root: Path, row: dict[str, str | None]
-) -> tuple[dict[str, object] | None, dict[str, str] | None]:
+    row: dict[str, str | None],
+    table: SubjectTable,
+    folders: dict[str, list[Path]],
+    layout: Layout,
+    canonical_root: Path,
+) -> dict[str, object]:
     subject_id = str(row["subject_id"] or "").strip()
     if not SAFE_ID.match(subject_id):
         reason = "id is not safe (letters, digits, '_', '.', '-'; at most 64 characters)"
-        return None, {"subject_id": subject_id, "file": DEMOGRAPHICS_FILE, "reason": reason}
-    parsed = parse_demographics_row(row)
+        raise SubjectError(subject_id, table.source, reason)
+    if row.get(PROBLEM):
+        raise SubjectError(subject_id, row.get(PROBLEM_FILE) or table.source, str(row[PROBLEM]))
+    parsed = parse_demographics_row(row, table.required)
     if not isinstance(parsed, Demographics):
-        return None, {"subject_id": subject_id, "file": DEMOGRAPHICS_FILE, "reason": parsed}
-    if not (root / subject_id).is_dir():
-        reason = "no image folder for this subject"
-        return None, {"subject_id": subject_id, "file": f"{subject_id}/", "reason": reason}
+        raise SubjectError(subject_id, table.source, parsed)
+    found = folders.get(subject_id, [])
+    if not found:
+        raise SubjectError(subject_id, f"{subject_id}/", "no image folder for this subject")
+    if len(found) > 1:
+        places = ", ".join(str(path) for path in found)
+        raise SubjectError(subject_id, f"{subject_id}/", f"subject id found in folders {places}")
+    files = layout.subject_files(subject_id, found[0], row, canonical_root / subject_id)
+    return validate_subject(files, parsed)
+
+
+def _outcome(*args) -> tuple[dict[str, object] | None, dict[str, str] | None]:
     try:
-        return validate_subject(root / subject_id, parsed), None
+        return _check_subject(*args), None
     except SubjectError as error:
-        return None, {"subject_id": subject_id, "file": error.file, "reason": error.reason}
+        return None, {"subject_id": error.subject_id, "file": error.file, "reason": error.reason}
 
 
 def build_manifest(
-    root: Path, demographics: pl.DataFrame, workers: int = 4
+    root: Path,
+    table: SubjectTable,
+    canonical_root: Path,
+    layout: Layout = ukbb.LAYOUT,
+    workers: int = 4,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Validate every subject listed in `demographics` (or found as a folder) under `root`."""
-    rows = demographics.to_dicts()
-    listed = {str(row["subject_id"]).strip() for row in rows}
-    unlisted = (
-        sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in listed)
-        if root.is_dir()
-        else []
-    )
+    """Validate every subject of `table` (or found as a folder) under `root`; converted files
+    are written under `canonical_root`."""
+    rows = table.rows.to_dicts()
+    folders = layout.subject_folders(root)
+    listed = {str(row["subject_id"] or "").strip() for row in rows}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda row: _check_subject(root, row), rows))
+        results = list(
+            pool.map(lambda row: _outcome(row, table, folders, layout, canonical_root), rows)
+        )
     accepted = [row for row, _ in results if row is not None]
     rejected = [reason for _, reason in results if reason is not None]
     rejected += [
-        {"subject_id": name, "file": DEMOGRAPHICS_FILE, "reason": "subject has no demographics row"}
-        for name in unlisted
+        {"subject_id": name, "file": table.source, "reason": "subject has no demographics row"}
+        for name in sorted(set(folders) - listed)
     ]
+    return _typed(accepted), pl.DataFrame(rejected, schema=REJECTION_SCHEMA).sort("subject_id")
+
+
+def _typed(accepted: list[dict[str, object]]) -> pl.DataFrame:
     manifest = pl.DataFrame(accepted, infer_schema_length=None)
-    if manifest.height:
-        manifest = manifest.sort("subject_id")
-    return manifest, pl.DataFrame(rejected, schema=REJECTION_SCHEMA).sort("subject_id")
+    if not manifest.height:
+        return manifest
+    empty = {name: pl.String for name, dtype in manifest.schema.items() if dtype == pl.Null}
+    return manifest.cast({**empty, **NULLABLE_SCHEMA}).sort("subject_id")

@@ -59,6 +59,15 @@ def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
+def sample_attribute(manifest: pl.DataFrame) -> str:
+    """The attribute the cohort's sample slices are grouped by: race, else the first other
+    attribute the layout fills (vendor, pathology), else sex."""
+    for name in ("race", "vendor", "pathology", "sex"):
+        if name in manifest.columns and manifest[name].drop_nulls().len():
+            return name
+    return "subject_id"
+
+
 def sample_overlay_png(manifest: pl.DataFrame, attribute: str = "race") -> bytes:
     """Mid ED slice with labels for the first subject of each group of `attribute`."""
     panels = []

@@ -100,21 +100,39 @@ def draw_training_split(
 
 
 def _candidates(manifest: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
+    """Subjects in the experiment's strata, with `unusable` saying why one cannot be drawn."""
     columns = ["subject_id", experiment.attribute, experiment.held_attribute]
     missing = [column for column in columns if column not in manifest.columns]
     if missing:
-        raise ValueError(f"experiment {experiment.name!r}: manifest lacks columns {missing}")
+        raise InfeasibleDesignError(
+            f"experiment {experiment.name!r}: manifest lacks columns {missing} (the cohort's "
+            f"layout does not provide them; it has {', '.join(manifest.columns[:12])}, ...)"
+        )
     duplicated = manifest.filter(pl.col("subject_id").is_duplicated())["subject_id"].unique()
     if len(duplicated):
         raise ValueError(f"manifest lists subjects more than once: {sorted(duplicated)[:10]}")
+    # Every experiment trains and scores all three classes, so a subject lacking one is unusable.
+    gaps = pl.col("missing_classes") if "missing_classes" in manifest.columns else pl.lit("")
     return manifest.select(
         pl.col("subject_id").cast(pl.String),
         pl.col(experiment.attribute).cast(pl.String).alias("group"),
         pl.col(experiment.held_attribute).cast(pl.String).alias("held"),
+        gaps.fill_null("").alias("unusable"),
     ).filter(
         pl.col("group").is_in(list(experiment.groups))
         & pl.col("held").is_in(list(experiment.held_values))
     )
+
+
+def _unusable_note(candidates: pl.DataFrame) -> str:
+    unusable = candidates.filter(pl.col("unusable") != "")
+    if not unusable.height:
+        return ""
+    examples = "; ".join(
+        f"{subject} lacks {gaps}"
+        for subject, gaps in unusable.select("subject_id", "unusable").head(5).rows()
+    )
+    return f" ({unusable.height} subject(s) of these strata are unusable: {examples})"
 
 
 def _draw(
@@ -125,8 +143,9 @@ def _draw(
     experiment: Experiment,
     label: str,
 ) -> pl.DataFrame:
+    usable = candidates.filter(pl.col("unusable") == "")
     available = {
-        (group, held): n for group, held, n in candidates.group_by("group", "held").len().rows()
+        (group, held): n for group, held, n in usable.group_by("group", "held").len().rows()
     }
     short = [
         f"{experiment.attribute}={group}, {experiment.held_attribute}={held}: "
@@ -136,16 +155,18 @@ def _draw(
     ]
     if short:
         raise InfeasibleDesignError(
-            f"experiment {experiment.name!r}, {label}: too few subjects in " + "; ".join(short)
+            f"experiment {experiment.name!r}, {label}: too few subjects in "
+            + "; ".join(short)
+            + _unusable_note(candidates)
         )
     needed = pl.DataFrame(
         [(group, held, n) for (group, held), n in counts.items()],
         schema={"group": pl.String, "held": pl.String, "needed": pl.Int64},
         orient="row",
     )
-    ranks = rank_subjects(candidates["subject_id"], seed, salt)
+    ranks = rank_subjects(usable["subject_id"], seed, salt)
     return (
-        candidates.join(ranks, on="subject_id")
+        usable.join(ranks, on="subject_id")
         .with_columns(
             stratum_rank=(pl.col("rank").rank("ordinal").over("group", "held") - 1).cast(pl.Int64)
         )

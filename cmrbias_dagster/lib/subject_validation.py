@@ -1,4 +1,4 @@
-"""Validating one subject folder in the UK Biobank layout into a manifest row."""
+"""Validating one subject's canonical ED/ES images and labels into a manifest row."""
 
 import hashlib
 import re
@@ -30,54 +30,89 @@ class SubjectError(ValueError):
 
 
 @dataclass(frozen=True)
+class SubjectFiles:
+    """A subject's four canonical files (keys of UKBB_FILES) and what errors call each: the
+    user's own file, which differs from the canonical one when an importer converted it."""
+
+    paths: dict[str, Path]
+    shown: dict[str, str]
+
+    @classmethod
+    def in_place(cls, paths: dict[str, Path]) -> "SubjectFiles":
+        """Files used as they are, shown by their own names."""
+        return cls(paths, {key: path.name for key, path in paths.items()})
+
+
+@dataclass(frozen=True)
 class Volume:
     data: np.ndarray
     affine: np.ndarray
     spacing: tuple[float, float, float]
 
 
-def load_volume(subject_id: str, path: Path) -> Volume:
-    """Read a 3D NIfTI volume, raising SubjectError when it is absent or unreadable."""
+def read_nifti(subject_id: str, path: Path, shown: str = "") -> tuple[nib.Nifti1Image, np.ndarray]:
+    """A NIfTI image and its data, or SubjectError when the file is absent or unreadable."""
+    shown = shown or path.name
     if not path.is_file():
-        raise SubjectError(subject_id, path.name, "file is missing")
+        raise SubjectError(subject_id, shown, "file is missing")
     try:
         image = nib.load(path)
-        data = np.asanyarray(image.dataobj)
-    except Exception as error:  # nibabel raises many types for corrupt files
-        raise SubjectError(subject_id, path.name, f"cannot be read ({error})") from error
+        return image, np.asanyarray(image.dataobj)
+    except Exception as error:  # nibabel raises many types for corrupt or truncated files
+        raise SubjectError(subject_id, shown, f"cannot be read ({error})") from error
+
+
+def load_volume(subject_id: str, path: Path, shown: str = "") -> Volume:
+    """Read a 3D NIfTI volume with positive spacing, or raise SubjectError naming the cause."""
+    shown = shown or path.name
+    image, data = read_nifti(subject_id, path, shown)
     if data.ndim != 3:
-        raise SubjectError(subject_id, path.name, f"expected a 3D volume, found shape {data.shape}")
-    spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+        raise SubjectError(subject_id, shown, f"expected a 3D volume, found shape {data.shape}")
+    spacing = tuple(float(z) for z in image.header["pixdim"][1:4])
     if not all(np.isfinite(spacing)) or min(spacing) <= 0:
-        raise SubjectError(subject_id, path.name, f"voxel spacing {spacing} is not positive")
+        raise SubjectError(subject_id, shown, f"voxel spacing {spacing} is not positive")
     return Volume(data, image.affine, spacing)
 
 
 def check_label(subject_id: str, file: str, labels: np.ndarray) -> np.ndarray:
-    """Labels as uint8, after checking they are whole numbers within {0,1,2,3}."""
+    """Labels as uint8, after checking they are whole numbers within {0,1,2,3} and not empty."""
     values = np.unique(labels)
     if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
         raise SubjectError(subject_id, file, "label values are not whole numbers")
     unknown = sorted(set(values.astype(np.int64).tolist()) - {0, *CLASS_NAMES})
     if unknown:
         raise SubjectError(subject_id, file, f"unknown label value(s) {unknown}; expected 0-3")
+    if not values.any():
+        raise SubjectError(subject_id, file, "label map is empty (no class labelled)")
     return labels.astype(np.uint8)
 
 
-def check_same_grid(subject_id: str, file: str, volume: Volume, reference: Volume) -> None:
-    """Raise when a volume's shape or affine differs from the subject's ED image."""
+def check_same_grid(
+    subject_id: str, file: str, volume: Volume, reference: Volume, ref: str
+) -> None:
+    """Raise when a volume's shape or affine differs from the subject's ED image `ref`."""
     if volume.data.shape != reference.data.shape:
         raise SubjectError(
-            subject_id, file, f"shape {volume.data.shape} differs from sa_ED {reference.data.shape}"
+            subject_id, file, f"shape {volume.data.shape} differs from {ref} {reference.data.shape}"
         )
     if not np.allclose(volume.affine, reference.affine, atol=1e-3):
-        raise SubjectError(subject_id, file, "affine differs from sa_ED.nii.gz")
+        raise SubjectError(subject_id, file, f"affine differs from {ref}")
 
 
 def labelled_slices_contiguous(labels: np.ndarray) -> bool:
     """True when the slices holding any label form one unbroken run."""
     labelled = np.flatnonzero(labels.reshape(-1, labels.shape[2]).any(axis=0))
     return len(labelled) > 0 and labelled[-1] - labelled[0] + 1 == len(labelled)
+
+
+def missing_classes(labels: dict[str, np.ndarray]) -> str:
+    """Classes absent from a phase, e.g. 'RVBP (ED, ES); LVM (ES)'; empty when none is."""
+    gaps = []
+    for label, name in CLASS_NAMES.items():
+        phases = [phase for phase, data in labels.items() if not np.any(data == label)]
+        if phases:
+            gaps.append(f"{name} ({', '.join(phases)})")
+    return "; ".join(gaps)
 
 
 def content_hash(paths: list[Path], demographics: Demographics) -> str:
@@ -88,36 +123,26 @@ def content_hash(paths: list[Path], demographics: Demographics) -> str:
     return digest.hexdigest()[:16]
 
 
-def validate_subject(folder: Path, demographics: Demographics) -> dict[str, object]:
-    """One manifest row for a subject folder, or SubjectError naming the file and cause."""
-    subject_id = demographics.subject_id
-    paths = {key: folder / name for key, name in UKBB_FILES.items()}
-    volumes = {key: load_volume(subject_id, path) for key, path in paths.items()}
+def validate_subject(files: SubjectFiles, demographics: Demographics) -> dict[str, object]:
+    """One manifest row for a subject's canonical files, or SubjectError naming file and cause."""
+    subject_id, shown = demographics.subject_id, files.shown
+    volumes = {key: load_volume(subject_id, path, shown[key]) for key, path in files.paths.items()}
     reference = volumes["image_ed"]
     for key, volume in volumes.items():
-        check_same_grid(subject_id, UKBB_FILES[key], volume, reference)
+        check_same_grid(subject_id, shown[key], volume, reference, shown["image_ed"])
     for key in ("image_ed", "image_es"):
         if not np.all(np.isfinite(volumes[key].data)):
-            raise SubjectError(subject_id, UKBB_FILES[key], "image has NaN or infinite intensities")
+            raise SubjectError(subject_id, shown[key], "image has NaN or infinite intensities")
     labels = {
-        p: check_label(
-            subject_id, UKBB_FILES[f"label_{p.lower()}"], volumes[f"label_{p.lower()}"].data
-        )
-        for p in PHASES
+        phase: check_label(subject_id, shown[key], volumes[key].data)
+        for phase, key in zip(PHASES, ("label_ed", "label_es"), strict=True)
     }
-    present = set(np.unique(labels["ED"]).tolist()) & set(np.unique(labels["ES"]).tolist())
-    missing = [CLASS_NAMES[c] for c in CLASS_NAMES if c not in present]
     nx, ny, nz = reference.data.shape
     sx, sy, sz = reference.spacing
     return {
         "subject_id": subject_id,
-        "sex": demographics.sex,
-        "race": demographics.race,
-        "age": demographics.age,
-        "height_cm": demographics.height_cm,
-        "weight_kg": demographics.weight_kg,
-        "bmi": demographics.bmi,
-        **{key: str(path.resolve()) for key, path in paths.items()},
+        **demographics.columns(),
+        **{key: str(path.resolve()) for key, path in files.paths.items()},
         "nx": nx,
         "ny": ny,
         "nz": nz,
@@ -125,7 +150,7 @@ def validate_subject(folder: Path, demographics: Demographics) -> dict[str, obje
         "spacing_y": sy,
         "spacing_z": sz,
         **clinical_measures(labels["ED"], labels["ES"], reference.spacing),
-        "missing_classes": ",".join(missing),
+        "missing_classes": missing_classes(labels),
         "labelled_slices_contiguous": all(labelled_slices_contiguous(x) for x in labels.values()),
-        "content_hash": content_hash(list(paths.values()), demographics),
+        "content_hash": content_hash(list(files.paths.values()), demographics),
     }

@@ -1,17 +1,39 @@
-"""Where the raw cohort lies and how it is laid out."""
+"""Where the raw cohort lies, its layout, and how to read its demographics."""
 
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
-from cmrbias_dagster.lib.manifest import DEMOGRAPHICS_FILE
+from cmrbias_dagster.lib.importers import CohortOptions, Layout, SubjectTable, layout_named
+from cmrbias_dagster.lib.importers.ukbb_export import DEFAULT_ETHNICITY_GROUPS
 
 
 class CohortResource(dg.ConfigurableResource):
-    """A cohort in the UK Biobank layout: one folder per subject plus a demographics CSV."""
+    """A cohort folder in one of the supported layouts (README, "Your own cohort")."""
 
     root: str
-    demographics_file: str = ""
+    layout: str = Field(default="ukbb", description="ukbb, mnms1, mnms2 or acdc")
+    demographics_file: str = Field(
+        default="",
+        description="The subject information file; empty: the layout's default "
+        "(ukbb: <root>/demographics.csv, mnms1: the one CSV in <root>, "
+        "mnms2: <root>/dataset_information.csv, acdc: each subject's Info.cfg)",
+    )
+    demographics_format: str = Field(
+        default="table",
+        description="ukbb layout only: `table` (subject_id, sex, race, age, height_cm, "
+        "weight_kg, attributes) or `ukbb_export` (a UK Biobank showcase CSV: eid, 31-0.0, ...)",
+    )
+    required_fields: list[str] = Field(
+        default=[],
+        description="Fields every subject must have; empty: the layout's default "
+        "(ukbb table: sex, race, age, height_cm, weight_kg)",
+    )
+    ukbb_ethnicity_groups: dict[str, str] = Field(
+        default=DEFAULT_ETHNICITY_GROUPS,
+        description="UK Biobank field 21000 (coding 1001) code -> study group",
+    )
 
     @property
     def root_path(self) -> Path:
@@ -26,10 +48,17 @@ class CohortResource(dg.ConfigurableResource):
             )
         return self.root_path
 
-    @property
-    def demographics_path(self) -> Path:
-        return (
-            Path(self.demographics_file)
-            if self.demographics_file
-            else self.root_path / DEMOGRAPHICS_FILE
+    def cohort_layout(self) -> Layout:
+        """The configured layout; ValueError listing the known ones otherwise."""
+        return layout_named(self.layout)
+
+    def subject_table(self) -> SubjectTable:
+        """The canonical demographics table of the configured layout."""
+        options = CohortOptions(
+            root=self.root_path,
+            information_file=Path(self.demographics_file) if self.demographics_file else None,
+            demographics_format=self.demographics_format,
+            required_fields=tuple(self.required_fields),
+            ethnicity_groups=self.ukbb_ethnicity_groups,
         )
+        return self.cohort_layout().read_table(options)
