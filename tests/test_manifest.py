@@ -1,6 +1,7 @@
 """Subject validation: each kind of bad input is rejected with its subject, file and cause."""
 
 import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,32 @@ def nan_intensity(folder: Path) -> str:
     return "sa_ED.nii.gz"
 
 
+def inf_intensity(folder: Path) -> str:
+    image = np.full(SHAPE, 100.0, np.float32)
+    image[3, 3, 1] = np.inf
+    write_nifti(folder / "sa_ES.nii.gz", image)
+    return "sa_ES.nii.gz"
+
+
+def zero_spacing(folder: Path) -> str:
+    path = folder / "label_sa_ED.nii.gz"
+    header = bytearray(gzip.decompress(path.read_bytes()))
+    struct.pack_into("<f", header, 76 + 4 * 2, 0.0)  # pixdim[2] of the NIfTI-1 header
+    path.write_bytes(gzip.compress(bytes(header)))
+    return "label_sa_ED.nii.gz"
+
+
+def truncated_file(folder: Path) -> str:
+    path = folder / "sa_ED.nii.gz"
+    path.write_bytes(path.read_bytes()[:-200])
+    return "sa_ED.nii.gz"
+
+
+def empty_label_map(folder: Path) -> str:
+    write_nifti(folder / "label_sa_ES.nii.gz", np.zeros(SHAPE, np.uint8))
+    return "label_sa_ES.nii.gz"
+
+
 def four_dimensional(folder: Path) -> str:
     write_nifti(folder / "sa_ED.nii.gz", np.zeros((*SHAPE, 2), np.int16))
     return "sa_ED.nii.gz"
@@ -99,6 +126,10 @@ def four_dimensional(folder: Path) -> str:
         (fractional_label, "not whole numbers"),
         (nan_intensity, "NaN"),
         (four_dimensional, "expected a 3D volume"),
+        (inf_intensity, "NaN or infinite"),
+        (zero_spacing, "differs from the affine's (2.0, 2.0, 8.0) (a zero or corrupt pixdim)"),
+        (truncated_file, "cannot be read"),
+        (empty_label_map, "label map is empty"),
     ],
 )
 def test_bad_subject_is_rejected_with_file_and_cause(toy_root: Path, damage, cause: str) -> None:
@@ -119,6 +150,11 @@ def test_bad_subject_is_rejected_with_file_and_cause(toy_root: Path, damage, cau
         ("age", "sixty", "age 'sixty' is not a number"),
         ("weight_kg", "-3", "not positive"),
         ("subject_id", "bad id", "id is not safe"),
+        ("subject_id", "../TOY003", "id is not safe"),
+        ("subject_id", "TOY/003", "id is not safe"),
+        ("subject_id", "..", "id is not safe"),
+        ("height_cm", "", "height_cm is missing"),
+        ("height_cm", "1,70", "height_cm '1,70' is not a number"),
     ],
 )
 def test_bad_demographics_row_is_rejected(
@@ -136,9 +172,49 @@ def test_bad_demographics_row_is_rejected(
         root, SubjectTable(table, ukbb.CANONICAL_FIELDS, "demographics.csv"), tmp_path / "canonical"
     )
     assert manifest.height == 5
-    bad_id = "bad id" if column == "subject_id" else "TOY003"
+    bad_id = value if column == "subject_id" else "TOY003"
     reason = rejected.filter(pl.col("subject_id") == bad_id)["reason"]
     assert reason.len() == 1 and cause in reason[0]
+
+
+def test_whitespace_and_case_variants_are_accepted(tmp_path: Path) -> None:
+    root = write_toy_cohort(tmp_path / "cohort", demographics_rows(1))
+    lines = (root / "demographics.csv").read_text().splitlines()
+    lines[0] = " Subject_ID , SEX,Race ,age,Height_cm,weight_kg"
+    lines[1] = " TOY001 , Female ,WHITE, 61 ,161.0, 71 "
+    (root / "demographics.csv").write_text("\n".join(lines) + "\n")
+    manifest, rejected = manifest_of(root)
+    assert rejected.height == 0
+    row = manifest.row(0, named=True)
+    assert (row["subject_id"], row["sex"], row["race"], row["age"]) == (
+        "TOY001",
+        "female",
+        "white",
+        61,
+    )
+
+
+def test_optional_fields_and_attribute_columns(tmp_path: Path) -> None:
+    rows = [
+        {"subject_id": row["subject_id"], "sex": row["sex"], "age": row["age"], "site": "North"}
+        for row in demographics_rows(1)
+    ]
+    root = write_toy_cohort(tmp_path / "cohort", rows)
+    table = ukbb.read_table(CohortOptions(root, required_fields=("sex", "age")))
+    manifest, rejected = build_manifest(root, table, tmp_path / "canonical")
+    assert rejected.height == 0 and manifest["site"].to_list() == ["north"] * 6
+    assert manifest.select("race", "height_cm", "bmi").null_count().row(0) == (6, 6, 6)
+    assert manifest.schema["race"] == pl.String and manifest.schema["bmi"] == pl.Float64
+
+
+def test_missing_class_is_reported_not_rejected(toy_root: Path) -> None:
+    labels = toy_labels(3.0)
+    labels[labels == 3] = 0
+    write_nifti(toy_root / "TOY004" / "label_sa_ES.nii.gz", labels)
+    manifest, rejected = manifest_of(toy_root)
+    assert rejected.height == 0
+    gaps = dict(zip(manifest["subject_id"], manifest["missing_classes"], strict=True))
+    assert gaps["TOY004"] == "RVBP (ES)" and gaps["TOY001"] == ""
 
 
 def test_folder_without_demographics_and_row_without_folder(toy_root: Path) -> None:
@@ -163,6 +239,12 @@ def test_folder_without_demographics_and_row_without_folder(toy_root: Path) -> N
             "subject_id,sex,race,age,height_cm,weight_kg\nA,male,white,1,2,3\nA,male,white,1,2,3\n",
             "more than once: A",
         ),
+        (
+            "subject_id,sex,race,age,height_cm,weight_kg\nA,male,white,1,2,3\n"
+            " A ,male,white,1,2,3\n",
+            "more than once: A",
+        ),
+        ("id,gender,race,age,height,weight\nA,male,white,1,2,3\n", "lacks required column(s) "),
     ],
 )
 def test_malformed_demographics_file_is_a_clear_error(

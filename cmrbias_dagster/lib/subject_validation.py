@@ -69,9 +69,22 @@ def load_volume(subject_id: str, path: Path, shown: str = "") -> Volume:
     if data.ndim != 3:
         raise SubjectError(subject_id, shown, f"expected a 3D volume, found shape {data.shape}")
     spacing = tuple(float(z) for z in image.header["pixdim"][1:4])
-    if not all(np.isfinite(spacing)) or min(spacing) <= 0:
-        raise SubjectError(subject_id, shown, f"voxel spacing {spacing} is not positive")
+    # nibabel silently turns a zero pixdim into 1, so the affine's column lengths are the check.
+    from_affine = tuple(float(n) for n in np.linalg.norm(image.affine[:3, :3], axis=0))
+    if not all(np.isfinite(from_affine)) or min(from_affine) <= 0 or min(spacing) <= 0:
+        raise SubjectError(subject_id, shown, f"voxel spacing {from_affine} is not positive")
+    if not np.allclose(spacing, from_affine, rtol=1e-3):
+        raise SubjectError(
+            subject_id,
+            shown,
+            f"voxel spacing in the header {_rounded(spacing)} differs from the affine's "
+            f"{_rounded(from_affine)} (a zero or corrupt pixdim)",
+        )
     return Volume(data, image.affine, spacing)
+
+
+def _rounded(values: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(round(value, 4) for value in values)
 
 
 def check_label(subject_id: str, file: str, labels: np.ndarray) -> np.ndarray:
@@ -106,13 +119,13 @@ def labelled_slices_contiguous(labels: np.ndarray) -> bool:
 
 
 def missing_classes(labels: dict[str, np.ndarray]) -> str:
-    """Classes absent from a phase, e.g. 'RVBP (ED, ES); LVM (ES)'; empty when none is."""
+    """Classes absent from a phase, e.g. 'LVM (ES), RVBP (ED+ES)'; empty when none is."""
     gaps = []
     for label, name in CLASS_NAMES.items():
         phases = [phase for phase, data in labels.items() if not np.any(data == label)]
         if phases:
-            gaps.append(f"{name} ({', '.join(phases)})")
-    return "; ".join(gaps)
+            gaps.append(f"{name} ({'+'.join(phases)})")
+    return ", ".join(gaps)
 
 
 def content_hash(paths: list[Path], demographics: Demographics) -> str:
