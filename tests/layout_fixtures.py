@@ -36,7 +36,7 @@ def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def write_mnms1_cohort(root: Path, n: int = 4) -> Path:
-    """n subjects under Training/Labeled/, vendors A/B and centres 1/2 alternating."""
+    """n subjects under Training/Labeled/: vendors A/B and centres 1/2 alternate, sex M,M,F,F."""
     rows = []
     for index in range(n):
         subject_id = f"A{index:01d}B{index:01d}C{index:01d}"
@@ -54,7 +54,7 @@ def write_mnms1_cohort(root: Path, n: int = 4) -> Path:
                 "ED": 0,
                 "ES": 2,
                 "Age": 40 + index,
-                "Sex": "MF"[index % 2],
+                "Sex": "MF"[index // 2 % 2],
             }
         )
     write_csv(root / "mnms_information.csv", rows)

@@ -62,7 +62,7 @@ def test_layout_gives_canonical_subjects(
 
 def test_sex_and_age_where_the_layout_has_them(tmp_path: Path) -> None:
     mnms1, _ = imported("mnms1", write_mnms1_cohort(tmp_path / "mnms1"))
-    assert mnms1["sex"].to_list() == ["male", "female", "male", "female"]
+    assert mnms1["sex"].to_list() == ["male", "male", "female", "female"]
     assert mnms1["age"].to_list() == [40.0, 41.0, 42.0, 43.0]
     acdc, _ = imported("acdc", write_acdc_cohort(tmp_path / "acdc"))
     assert acdc["sex"].null_count() == 4 and acdc["race"].null_count() == 4
@@ -97,7 +97,7 @@ def mnms1_frame_out_of_range(root: Path) -> tuple[str, str, str]:
 
 def mnms1_unknown_sex(root: Path) -> tuple[str, str, str]:
     info = root / "mnms_information.csv"
-    info.write_text(info.read_text().replace(",41,F", ",41,X"))
+    info.write_text(info.read_text().replace(",41,M", ",41,X"))
     return "A1B1C1", "mnms_information.csv", "sex 'X' is not M or F"
 
 

@@ -1,5 +1,6 @@
 """Typed resources, and the one function that wires them for a profile."""
 
+import os
 from pathlib import Path
 
 from cmrbias_dagster.resources.cohort import CohortResource
@@ -20,6 +21,20 @@ def default_cohort_root(profile: str) -> Path:
     return DEFAULT_RAW_DIR / f"synthetic_{profile}"
 
 
+def cohort_from_environment(root: Path) -> CohortResource:
+    """The cohort at `root`, its layout, information file, demographics format and required
+    fields taken from CMRBIAS_COHORT_LAYOUT, CMRBIAS_COHORT_INFO_FILE, CMRBIAS_COHORT_FORMAT and
+    CMRBIAS_COHORT_REQUIRED (comma-separated) when set."""
+    required = os.environ.get("CMRBIAS_COHORT_REQUIRED", "")
+    return CohortResource(
+        root=str(root),
+        layout=os.environ.get("CMRBIAS_COHORT_LAYOUT", "ukbb"),
+        demographics_file=os.environ.get("CMRBIAS_COHORT_INFO_FILE", ""),
+        demographics_format=os.environ.get("CMRBIAS_COHORT_FORMAT", "table"),
+        required_fields=[field.strip() for field in required.split(",") if field.strip()],
+    )
+
+
 def build_resources(
     profile: str = "quick",
     work_dir: Path = DEFAULT_WORK_DIR,
@@ -31,7 +46,7 @@ def build_resources(
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     return {
         "study": StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir)),
-        "cohort": CohortResource(root=str(cohort_root or default_cohort_root(profile))),
+        "cohort": cohort_from_environment(cohort_root or default_cohort_root(profile)),
         "training": TrainingResource(device=device),
         "io_manager": DuckDBPolarsTables(
             database=str(Path(work_dir) / f"cmrbias_{profile}.duckdb"), schema="cmrbias"
