@@ -139,7 +139,15 @@ def test_unknown_layout_fails_clearly(tmp_path: Path) -> None:
     ("writer", "layout", "partition", "cause"),
     [
         (None, "ukbb", "race_black", "race=black, sex=female: needed 8, available 2"),
-        (write_acdc_cohort, "acdc", "sex", "sex=female, race=black: needed 8, available 0"),
+        (
+            write_acdc_cohort,
+            "acdc",
+            "sex",
+            "sex=female, race=black: needed 8, available 0; sex=female, race=white: needed 8, "
+            "available 0; sex=male, race=black: needed 8, available 0; sex=male, race=white: "
+            "needed 8, available 0 (sex values in the manifest: none; race values in the "
+            "manifest: none)",
+        ),
     ],
 )
 def test_cohort_too_small_for_the_design_is_a_feasibility_error(

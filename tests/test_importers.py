@@ -119,6 +119,12 @@ def acdc_frame_out_of_range(root: Path) -> tuple[str, str, str]:
     return "patient002", "Info.cfg", "ED frame 9 is out of range: the subject has frames 1..4"
 
 
+def acdc_unparseable_frame_count(root: Path) -> tuple[str, str, str]:
+    info = root / "training" / "patient002" / "Info.cfg"
+    info.write_text(info.read_text().replace("NbFrame: 4", "NbFrame: four"))
+    return "patient002", "Info.cfg", "NbFrame 'four' is not a number"
+
+
 def acdc_missing_info(root: Path) -> tuple[str, str, str]:
     (root / "training" / "patient002" / "Info.cfg").unlink()
     return "patient002", "Info.cfg", "file is missing"
@@ -142,6 +148,7 @@ def acdc_label_outside_set(root: Path) -> tuple[str, str, str]:
         ("mnms2", mnms2_missing_label),
         ("acdc", acdc_frame_out_of_range),
         ("acdc", acdc_missing_info),
+        ("acdc", acdc_unparseable_frame_count),
         ("acdc", acdc_label_outside_set),
     ],
 )

@@ -12,7 +12,7 @@ from cmrbias_dagster.lib import plots
 from cmrbias_dagster.lib.evaluation import load_labels, prediction_path
 from cmrbias_dagster.lib.exports import write_atomically
 from cmrbias_dagster.lib.render import markdown_image
-from cmrbias_dagster.lib.subject_validation import load_volume
+from cmrbias_dagster.lib.volumes import load_volume
 from cmrbias_dagster.resources import StudyResource
 
 FIGURES = {"group_name": "figures", "kinds": {"matplotlib"}}

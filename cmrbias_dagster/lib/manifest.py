@@ -13,7 +13,8 @@ from cmrbias_dagster.lib.demographics import (
     parse_demographics_row,
 )
 from cmrbias_dagster.lib.importers import Layout, SubjectTable, ukbb
-from cmrbias_dagster.lib.subject_validation import SAFE_ID, SubjectError, validate_subject
+from cmrbias_dagster.lib.subject_validation import SAFE_ID, validate_subject
+from cmrbias_dagster.lib.volumes import SubjectError
 
 REJECTION_SCHEMA = {"subject_id": pl.String, "file": pl.String, "reason": pl.String}
 DEMOGRAPHICS_FILE = ukbb.DEMOGRAPHICS_FILE

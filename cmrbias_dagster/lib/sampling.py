@@ -76,7 +76,7 @@ def draw_test_set(
         (group, held): size // 4 for group in experiment.groups for held in experiment.held_values
     }
     candidates = _candidates(manifest, experiment)
-    drawn = _draw(candidates, counts, seed, _TEST_SALT, experiment, "test set")
+    drawn = _draw(candidates, counts, seed, _TEST_SALT, experiment, "test set", manifest)
     return drawn.with_columns(experiment=pl.lit(experiment.name))
 
 
@@ -93,7 +93,7 @@ def draw_training_split(
     candidates = _candidates(manifest, experiment).filter(
         ~pl.col("subject_id").is_in(list(test_ids))
     )
-    drawn = _draw(candidates, counts, seed, _TRAIN_SALT, experiment, f"ratio {ratio}")
+    drawn = _draw(candidates, counts, seed, _TRAIN_SALT, experiment, f"ratio {ratio}", manifest)
     return drawn.with_columns(
         experiment=pl.lit(experiment.name), ratio=pl.lit(ratio, dtype=pl.Int64)
     )
@@ -135,6 +135,18 @@ def _unusable_note(candidates: pl.DataFrame) -> str:
     return f" ({unusable.height} subject(s) of these strata are unusable: {examples})"
 
 
+def _values_note(manifest: pl.DataFrame, experiment: Experiment) -> str:
+    notes = []
+    for column, wanted in (
+        (experiment.attribute, experiment.groups),
+        (experiment.held_attribute, experiment.held_values),
+    ):
+        present = sorted(manifest[column].drop_nulls().cast(pl.String).unique().to_list())
+        if not set(wanted) <= set(present):
+            notes.append(f"{column} values in the manifest: {', '.join(present[:10]) or 'none'}")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _draw(
     candidates: pl.DataFrame,
     counts: dict[tuple[str, str], int],
@@ -142,6 +154,7 @@ def _draw(
     salt: str,
     experiment: Experiment,
     label: str,
+    manifest: pl.DataFrame,
 ) -> pl.DataFrame:
     usable = candidates.filter(pl.col("unusable") == "")
     available = {
@@ -157,6 +170,7 @@ def _draw(
         raise InfeasibleDesignError(
             f"experiment {experiment.name!r}, {label}: too few subjects in "
             + "; ".join(short)
+            + _values_note(manifest, experiment)
             + _unusable_note(candidates)
         )
     needed = pl.DataFrame(

@@ -15,7 +15,8 @@ from cmrbias_dagster.lib.importers.canonical_files import image_like, source_sta
 from cmrbias_dagster.lib.importers.frames import frame_index
 from cmrbias_dagster.lib.importers.layout import CohortOptions, Layout, Row, SubjectTable
 from cmrbias_dagster.lib.importers.listing import nested_subject_folders
-from cmrbias_dagster.lib.subject_validation import SubjectFiles, read_nifti
+from cmrbias_dagster.lib.subject_validation import SubjectFiles
+from cmrbias_dagster.lib.volumes import SubjectError, read_nifti
 
 INFO_FILE = "Info.cfg"
 INFO_KEYS = {
@@ -64,10 +65,17 @@ def reverse_labels(labels: np.ndarray) -> np.ndarray:
     return remapped
 
 
+def frame_count(subject_id: str, text: str | None) -> int:
+    """NbFrame as a number; without it, a frame past the last one shows up as a missing file."""
+    try:
+        return int(float(text)) if text else 10**4
+    except ValueError:
+        raise SubjectError(subject_id, INFO_FILE, f"NbFrame {text!r} is not a number") from None
+
+
 def subject_files(subject_id: str, folder: Path, row: Row, canonical: Path) -> SubjectFiles:
     """The ED and ES frames in place, their labels remapped into `canonical`."""
-    frames = frame_index(subject_id, INFO_FILE, "NbFrame", row.get("_frames") or "0", 0, 10**4)
-    count = frames or 10**4  # without NbFrame, a frame past the last one is a missing file
+    count = frame_count(subject_id, row.get("_frames"))
     names = {
         phase: f"{subject_id}_frame{frame_index(subject_id, INFO_FILE, key, text, 1, count):02d}"
         for phase, key, text in (

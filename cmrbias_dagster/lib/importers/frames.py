@@ -1,6 +1,6 @@
 """Frame indices from an information file, checked against the frames a subject has."""
 
-from cmrbias_dagster.lib.subject_validation import SubjectError
+from cmrbias_dagster.lib.volumes import SubjectError
 
 
 def frame_index(

@@ -19,7 +19,8 @@ from cmrbias_dagster.lib.importers.canonical_files import image_like, source_sta
 from cmrbias_dagster.lib.importers.frames import frame_index
 from cmrbias_dagster.lib.importers.layout import CohortOptions, Layout, Row, SubjectTable
 from cmrbias_dagster.lib.importers.listing import nested_subject_folders
-from cmrbias_dagster.lib.subject_validation import SubjectError, SubjectFiles, read_nifti
+from cmrbias_dagster.lib.subject_validation import SubjectFiles
+from cmrbias_dagster.lib.volumes import SubjectError, read_nifti
 
 REQUIRED_COLUMNS = ("external code", "vendor", "centre", "ed", "es", "age", "sex")
 OPTIONAL_COLUMNS = {"vendorname": "vendor_name", "pathology": "pathology"}
