@@ -207,6 +207,20 @@ def test_optional_fields_and_attribute_columns(tmp_path: Path) -> None:
     assert manifest.schema["race"] == pl.String and manifest.schema["bmi"] == pl.Float64
 
 
+def test_negative_pixdim_is_read_as_its_magnitude(toy_root: Path) -> None:
+    # NIfTI spacings are magnitudes (the sign of an axis lives in the affine); nibabel reads a
+    # negative pixdim as its absolute value, which the affine confirms.
+    for name in ("sa_ED.nii.gz", "label_sa_ED.nii.gz"):
+        path = toy_root / "TOY002" / name
+        header = bytearray(gzip.decompress(path.read_bytes()))
+        struct.pack_into("<f", header, 76 + 4 * 3, -8.0)
+        path.write_bytes(gzip.compress(bytes(header)))
+    manifest, rejected = manifest_of(toy_root)
+    assert rejected.height == 0
+    volumes = manifest.filter(pl.col("subject_id").is_in(["TOY001", "TOY002"]))["lv_edv_ml"]
+    assert volumes[0] == volumes[1] and manifest["spacing_z"][1] == 8.0
+
+
 def test_missing_class_is_reported_not_rejected(toy_root: Path) -> None:
     labels = toy_labels(3.0)
     labels[labels == 3] = 0

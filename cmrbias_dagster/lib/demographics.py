@@ -113,7 +113,8 @@ def parse_demographics_row(
     for field in required:
         if text.get(field) is None:
             return f"{field} is missing"
-    sex, race = (text.get(field) and text[field].lower() for field in ("sex", "race"))
+    sex, race = (text["sex"].lower() if text.get("sex") else None), text.get("race")
+    race = race.lower() if race else None
     if sex is not None and sex not in SEXES:
         return f"sex {row.get('sex')!r} is not one of {', '.join(SEXES)}"
     numbers: dict[str, float | None] = {}

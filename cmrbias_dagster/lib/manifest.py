@@ -63,9 +63,15 @@ def _check_subject(
     return validate_subject(files, parsed)
 
 
-def _outcome(*args) -> tuple[dict[str, object] | None, dict[str, str] | None]:
+def _outcome(
+    row: dict[str, str | None],
+    table: SubjectTable,
+    folders: dict[str, list[Path]],
+    layout: Layout,
+    canonical_root: Path,
+) -> tuple[dict[str, object] | None, dict[str, str] | None]:
     try:
-        return _check_subject(*args), None
+        return _check_subject(row, table, folders, layout, canonical_root), None
     except SubjectError as error:
         return None, {"subject_id": error.subject_id, "file": error.file, "reason": error.reason}
 
