@@ -79,7 +79,8 @@ def sample_overlay_png(manifest: pl.DataFrame, attribute: str = "race") -> bytes
     ):
         image = np.asanyarray(nib.load(row["image_ed"]).dataobj)
         labels = np.asanyarray(nib.load(row["label_ed"]).dataobj)
-        panels.append((f"{row['subject_id']} ({row[attribute]}, {row['sex']})", image, labels))
+        described = ", ".join(str(v) for v in (row[attribute], row.get("sex")) if v is not None)
+        panels.append((f"{row['subject_id']} ({described})", image, labels))
     return overlay_png(panels)
 
 
