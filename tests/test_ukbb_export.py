@@ -119,3 +119,14 @@ def test_ukbb_layout_with_an_export(tmp_path: Path) -> None:
         },
         {"subject_id": "TOY004", "file": "ukb_export.csv", "reason": "age 'sixty' is not a number"},
     ]
+
+
+def test_research_analysis_platform_column_names(tmp_path: Path) -> None:
+    path = tmp_path / "rap.csv"
+    path.write_text(
+        "participant.eid,p31,p21000_i0,p21000_i1,p21003_i0,p21003_i2,p50_i2\n"
+        "1000001,1,,4002,55,58,181\n"
+    )
+    row = read_ukbb_export(path).row(0, named=True)
+    assert (row["subject_id"], row["sex"], row["race"]) == ("1000001", "male", "black")
+    assert (row["age"], row["height_cm"]) == ("58", "181")

@@ -1,4 +1,5 @@
-"""A UK Biobank showcase CSV export (`eid`, `31-0.0`, `21000-0.0`, ...) as the canonical table.
+"""A UK Biobank CSV export (`eid`, `31-0.0`, `21000-0.0`, ... or the Research Analysis
+Platform's `eid`, `p31`, `p21000_i0`, ...) as the canonical table.
 
 Fields: 31 sex (coding 9: 0 female, 1 male) and 21000 ethnic background (coding 1001) are
 required; 21003 age at the visit (or 34 birth year with 53 visit date), 50 height and 21002
@@ -31,13 +32,24 @@ DEFAULT_ETHNICITY_GROUPS: dict[str, str] = {
     **dict.fromkeys(("-1", "-3"), "unknown"),
 }
 IMAGING_INSTANCE = 2
-_FIELD_COLUMN = re.compile(r"^(\d+)-(\d+)\.(\d+)$")
+# Showcase exports name columns `21000-0.0` (field-instance.array); the Research Analysis
+# Platform names them `p21000_i0` (`p31` for a field without instances, `_a1` for arrays).
+_FIELD_COLUMN = re.compile(r"^(\d+)-(\d+)\.(\d+)$|^p(\d+)(?:_i(\d+))?(?:_a(\d+))?$")
+
+
+def field_instance_array(column: str) -> tuple[int, int, int] | None:
+    """(field, instance, array) of an export column name, None for other columns."""
+    match = _FIELD_COLUMN.match(column)
+    if not match:
+        return None
+    field, instance, array = match[1] or match[4], match[2] or match[5], match[3] or match[6]
+    return int(field), int(instance or 0), int(array or 0)
 
 
 def field_columns(columns: list[str], field: int, first_instance: int = 0) -> list[str]:
     """Columns of one field, `first_instance` first, then the other instances in order."""
-    found = [(m, c) for c in columns if (m := _FIELD_COLUMN.match(c)) and int(m[1]) == field]
-    found.sort(key=lambda mc: (int(mc[0][2]) != first_instance, int(mc[0][2]), int(mc[0][3])))
+    found = [(key, c) for c in columns if (key := field_instance_array(c)) and key[0] == field]
+    found.sort(key=lambda kc: (kc[0][1] != first_instance, kc[0][1], kc[0][2]))
     return [column for _, column in found]
 
 
@@ -105,6 +117,7 @@ def read_ukbb_export(path: Path, groups: dict[str, str] | None = None) -> pl.Dat
                 f"{where} lacks field {field} ({meaning}): no column like {field}-0.0; "
                 f"found {', '.join(table.columns[:12]) or 'none'}"
             )
+    table = table.rename({"participant.eid": "eid"}, strict=False)
     if "eid" not in table.columns:
         raise DemographicsError(f"{where} lacks required column eid")
     mapping = {
