@@ -1,12 +1,17 @@
-"""GPU training throughput: the pipeline's fold training against raw nnU-Net, same plans, one run.
+"""Training throughput: the pipeline's fold training against raw nnU-Net, same plans, one run.
 
-Builds a paper-sized synthetic partition (176 subjects = 352 cases, 208x208x10 at 1.8 mm), plans it
-with the paper profile's edit (batch 16, 2d), then measures iterations/s after the first epoch:
-  1. raw nnU-Net: `nnUNetv2_train <id> 2d 0 -tr nnUNetTrainer_<E>epochs` in its own process;
-  2. in-pipeline: the fold-checkpoint asset's code path (GPU slot lease -> fresh process ->
-     lib.nnunet_training.train_fold) on fold 1 with the same schedule;
-  3. packed: N folds at once through the same path, sharing one GPU (folds_per_gpu=N).
-Run on any CUDA machine: python bench/train_throughput.py [--epochs 5] [--packed 5] [--out DIR]
+Builds a paper-sized synthetic partition (bench/throughput_data.py: 176 subjects = 352 cases at
+208x208x10, 1.8 mm, the paper profile's plan edit: 2d, batch 16) and measures iterations/s from
+nnU-Net's own epoch times, first epoch excluded:
+  1. raw nnU-Net: the stock nnUNetTrainer built directly and run in its own process (what
+     `nnUNetv2_train -tr nnUNetTrainer_<E>epochs` runs), fold 0;
+  2. in-pipeline: the fold-checkpoint asset's path (device slot lease -> fresh process ->
+     lib.nnunet_training.train_fold), fold 1, same schedule; the ratio 2/1 is the pipeline's cost;
+  3. packed: N folds at once through the same path sharing one GPU (folds_per_gpu=N), for each N of
+     --packed and each torch.compile setting of --compile (nnU-Net reads `nnUNet_compile`).
+Any CUDA machine:  python -m bench.train_throughput [--packed 1-8] [--compile off,on]
+CPU smoke check:   python -m bench.train_throughput --device cpu   (tiny profile; not the GPU goal)
+A bare GPU machine with wheels carried along: bench/device/run_throughput.sh.
 """
 
 import argparse
@@ -21,167 +26,185 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-
+from bench.throughput_data import DATASET, build_partition
 from cmrbias_dagster.lib.gpu_lease import lease_gpu, visible_gpus
 from cmrbias_dagster.lib.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet_dataset import Case, NnunetEnvironment, write_raw_dataset
-from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
-from cmrbias_dagster.lib.nnunet_plans import plan_and_preprocess
+from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet_training import fold_folder, train_fold
 from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import CohortSpec, generate_subject
-from cmrbias_dagster.lib.synthetic.demographics import sample_group
 from cmrbias_dagster.lib.training_settings import TrainingSettings
 
-DATASET_ID, DATASET = 900, "Dataset900_throughput"
+# Per device: profile, subjects per race x sex, epochs, iterations, validation iterations, packed
+# folds, compile settings, augmentation workers (None: nnU-Net's default) alone and when packed.
+# On 2 CPU cores nnU-Net's default worker processes swamp the training: augment in-process there.
+PRESETS = {
+    "cuda": dict(profile="paper", per_group=44, epochs=5, iterations=250, val_iterations=50,
+                 packed="1-8", packed_epochs=3, compile="off,on", workers=None, packed_workers=3),
+    "cpu": dict(profile="tiny", per_group=4, epochs=4, iterations=20, val_iterations=2,
+                packed="1,2", packed_epochs=4, compile="off", workers=0, packed_workers=0),
+}  # fmt: skip
+RAW_TRAINING = """
+import json, sys, torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+folder, fold, device, epochs, iterations, val_iterations = sys.argv[1:]
+plans = json.load(open(folder + "/nnUNetPlans.json"))
+plans["continue_training"] = False
+trainer = nnUNetTrainer(plans, "2d", int(fold), json.load(open(folder + "/dataset.json")),
+                        torch.device(device))
+trainer.num_epochs, trainer.num_iterations_per_epoch = int(epochs), int(iterations)
+trainer.num_val_iterations_per_epoch = int(val_iterations)
+trainer.run_training()
+"""
 
 
-def paper_rows(spec: CohortSpec, per_group: int) -> list[dict]:
-    """Demographics of a 50/50 race x sex partition (black/white), without Polars."""
-    rng, rows = np.random.default_rng([spec.seed, 9]), []
-    for race in ("black", "white"):
-        for sex in ("female", "male"):
-            values = sample_group(race, sex, per_group, rng)
-            for i in range(per_group):
-                row = {k: float(v[i]) for k, v in values.items()}
-                rows.append(
-                    {"subject_id": f"SYN{len(rows) + 1:05d}", "sex": sex, "race": race, **row}
-                )
-    return rows
-
-
-def write_subject(row: dict, spec: CohortSpec, folder: Path) -> list[Case]:
-    subject, cases = generate_subject(row, spec), []
-    for phase in ("ED", "ES"):
-        image, label = (
-            folder / f"{row['subject_id']}_{phase}.nii.gz",
-            folder / f"{row['subject_id']}_{phase}_gt.nii.gz",
-        )
-        nib.save(nib.Nifti1Image(subject.images[phase], subject.affine), image)
-        nib.save(nib.Nifti1Image(subject.labels[phase], subject.affine), label)
-        cases.append(Case(f"{row['subject_id']}_{phase}", image, label))
-    return cases
+def folds_in(spec: str) -> list[int]:
+    """'1-8' or '1,2,5' as a list of fold counts."""
+    if "-" in spec:
+        first, last = (int(part) for part in spec.split("-"))
+        return list(range(first, last + 1))
+    return [int(part) for part in spec.split(",")]
 
 
 def iterations_per_second(fold_dir: Path, iterations: int) -> float:
     """From nnU-Net's own training log: iterations / median epoch time, first epoch excluded."""
-    log = next(fold_dir.glob("training_log_*.txt")).read_text()
+    log = sorted(fold_dir.glob("training_log_*.txt"))[-1].read_text()
     times = [float(t) for t in re.findall(r"Epoch time: ([0-9.]+) s", log)]
     return iterations / statistics.median(times[1:])
 
 
+def raw_nnunet(env: NnunetEnvironment, settings: TrainingSettings, device: str) -> float:
+    """The stock nnUNetTrainer on fold 0, in its own process, no pipeline code."""
+    shutil.rmtree(fold_folder(env, DATASET, 0), ignore_errors=True)
+    schedule = (settings.epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch)
+    command = [sys.executable, "-c", RAW_TRAINING, str(env.preprocessed / DATASET), "0", device]
+    environment = {**os.environ, **env.variables()}
+    if settings.augmentation_workers is not None:  # as train_fold sets it for the pipeline
+        environment["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
+    subprocess.run([*command, *map(str, schedule)], env=environment, check=True)
+    return iterations_per_second(fold_folder(env, DATASET, 0), settings.iterations_per_epoch)
+
+
 def in_pipeline(
-    env: NnunetEnvironment, fold: int, settings: TrainingSettings, lock: Path, packing: int
+    env: NnunetEnvironment,
+    fold: int,
+    settings: TrainingSettings,
+    lock: Path,
+    packing: int,
+    device: str,
 ) -> float:
-    """The fold-checkpoint asset's path: lease a GPU slot, train in a fresh process."""
-    gpus = visible_gpus()
-    if not gpus:  # CPU smoke run of this script
-        run_in_fresh_process(train_fold, env, DATASET, fold, settings, "cpu")
-    else:
-        with lease_gpu(lock, gpus, packing) as slot:
-            run_in_fresh_process(
-                train_fold, env, DATASET, fold, settings, "cuda", environment=slot.environment()
-            )
+    """The fold-checkpoint asset's path (TrainingResource.run without Dagster): lease a device
+    slot, train in a fresh process."""
+    shutil.rmtree(fold_folder(env, DATASET, fold), ignore_errors=True)
+    gpus = visible_gpus() if device == "cuda" else ["cpu"]
+    with lease_gpu(lock, gpus, packing) as slot:
+        environment = slot.environment() if device == "cuda" else None
+        run_in_fresh_process(
+            train_fold, env, DATASET, fold, settings, device, environment=environment
+        )
     return iterations_per_second(fold_folder(env, DATASET, fold), settings.iterations_per_epoch)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--packed", type=int, default=5)
-    parser.add_argument("--packed-epochs", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=250)
-    parser.add_argument("--val-iterations", type=int, default=50)
-    parser.add_argument("--skip-raw", action="store_true", help="CPU smoke runs: no raw baseline")
-    parser.add_argument("--subjects-per-group", type=int, default=44, help="44 x 4 = 176")
+def packed(
+    env: NnunetEnvironment, settings: TrainingSettings, lock: Path, folds: int, device: str
+) -> list[float]:
+    """Iterations/s of each of `folds` folds trained at once on one device."""
+    with ThreadPoolExecutor(folds) as pool:
+        runs = [
+            pool.submit(in_pipeline, env, f, settings, lock, folds, device) for f in range(folds)
+        ]
+        return [run.result() for run in runs]
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=sorted(PRESETS), default="cuda")
+    for name in ("per-group", "epochs", "iterations", "val-iterations", "packed-epochs"):
+        parser.add_argument(f"--{name}", type=int)
+    parser.add_argument("--packed", help="fold counts per device: '1-8' or '1,5,8'")
+    parser.add_argument("--compile", help="torch.compile settings to sweep: 'off,on'")
+    parser.add_argument("--skip-single", action="store_true", help="only the packed sweep")
+    parser.add_argument("--budget-s", type=float, help="start no packed run after this many s")
+    parser.add_argument("--threads", type=int, default=8, help="for data and planning")
     parser.add_argument("--out", type=Path, default=Path("/tmp/throughput"))
     args = parser.parse_args()
-    os.environ.setdefault("nnUNet_compile", "false")  # as the 27.6 it/s anchor; compile is a lever
-    design = load_study_design(Path(__file__).parents[1] / "data" / "study.yaml")
-    spec = CohortSpec.from_mapping(design.profile("paper").synthetic_cohort, seed=design.seed)
-    env = NnunetEnvironment(args.out / "raw", args.out / "preprocessed", args.out / "results")
-    cases_dir = args.out / "cases"
-    cases_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    rows = paper_rows(spec, args.subjects_per_group)
-    with ThreadPoolExecutor(8) as pool:
-        cases = [
-            c for cs in pool.map(lambda r: write_subject(r, spec, cases_dir), rows) for c in cs
-        ]
-    write_raw_dataset(cases, DATASET, env)
-    subjects = [r["subject_id"] for r in rows]
-    val = [subjects[f::5] for f in range(5)]
-    splits = [
-        {
-            "train": sorted(f"{s}_{p}" for s in subjects if s not in v for p in ("ED", "ES")),
-            "val": sorted(f"{s}_{p}" for s in v for p in ("ED", "ES")),
-        }
-        for v in val
-    ]
-    plan_and_preprocess(
-        DATASET_ID,
-        env,
-        PlanEdits.from_mapping(design.profile("paper").nnunet),
-        splits,
-        num_processes=8,
-    )
-    print(f"[bench] data + plans ready in {time.monotonic() - started:.0f} s", flush=True)
+    for key, value in PRESETS[args.device].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.device == "cpu" and "on" in args.compile:
+        parser.error("nnU-Net never compiles on the CPU: use --compile off")
+    return args
 
-    figures: dict[str, object] = {"gpu": gpu_name(), "date": time.strftime("%Y-%m-%d")}
-    if not args.skip_raw:
-        figures["raw_it_s"] = raw_nnunet(env, args.epochs)
-        print(f"[bench] raw nnU-Net: {figures['raw_it_s']:.1f} it/s", flush=True)
-    settings = TrainingSettings(
-        args.epochs, args.iterations, args.val_iterations, final_validation=False
-    )
+
+def main() -> None:
+    args, started = arguments(), time.monotonic()
+    folds = folds_in(args.packed)
+    design = load_study_design(Path(__file__).parents[1] / "data" / "study.yaml")
+    shutil.rmtree(args.out, ignore_errors=True)
+    splits = max(5, *folds)  # a fold per packed process
+    env = build_partition(design, args.profile, args.per_group, splits, args.out, args.threads)
+    figures: dict[str, object] = {
+        "device": device_name(args.device),
+        "date": time.strftime("%Y-%m-%d"),
+        "profile": args.profile,
+        "cases": 4 * args.per_group * 2,
+        "data_and_plans_s": round(time.monotonic() - started),
+    }
+    report(figures, args.out)
     lock = args.out / "locks"
-    figures["pipeline_it_s"] = in_pipeline(env, 1, settings, lock, 1)
-    packed = TrainingSettings(
+    if not args.skip_single:
+        single = TrainingSettings(
+            args.epochs,
+            args.iterations,
+            args.val_iterations,
+            final_validation=False,
+            augmentation_workers=args.workers,
+        )
+        os.environ["nnUNet_compile"] = "false"  # as the 27.6 it/s anchor; compile is swept below
+        figures["raw_it_s"] = raw_nnunet(env, single, args.device)
+        figures["pipeline_it_s"] = in_pipeline(env, 1, single, lock, 1, args.device)
+        figures["pipeline_vs_raw"] = figures["pipeline_it_s"] / figures["raw_it_s"]
+        report(figures, args.out)
+    settings = TrainingSettings(
         args.packed_epochs,
         args.iterations,
         args.val_iterations,
         final_validation=False,
-        augmentation_workers=3,
+        augmentation_workers=args.packed_workers,
     )
-    for fold in range(args.packed):
-        shutil.rmtree(fold_folder(env, DATASET, fold), ignore_errors=True)
-    with ThreadPoolExecutor(args.packed) as pool:
-        rates = list(
-            pool.map(lambda f: in_pipeline(env, f, packed, lock, args.packed), range(args.packed))
-        )
-    figures.update(
-        packed_folds=args.packed, packed_per_process_it_s=rates, packed_aggregate_it_s=sum(rates)
-    )
-    if "raw_it_s" in figures:
-        figures["pipeline_vs_raw"] = figures["pipeline_it_s"] / figures["raw_it_s"]
-        figures["packed_vs_one_raw"] = sum(rates) / figures["raw_it_s"]
+    sweep = figures.setdefault("packed", [])
+    # Each count with every compile setting before the next count: a budget keeps pairs.
+    for count in folds:
+        for compile_setting in args.compile.split(","):
+            if args.budget_s and time.monotonic() - started > args.budget_s:
+                figures["stopped_by_budget"] = True
+                break
+            os.environ["nnUNet_compile"] = "true" if compile_setting == "on" else "false"
+            rates = packed(env, settings, lock, count, args.device)
+            sweep.append(
+                {
+                    "compile": compile_setting,
+                    "folds": count,
+                    "per_process_it_s": rates,
+                    "aggregate_it_s": sum(rates),
+                }  # fmt: skip
+            )
+            if "raw_it_s" in figures:
+                sweep[-1]["aggregate_vs_raw"] = sum(rates) / figures["raw_it_s"]
+            report(figures, args.out)
     print(json.dumps(figures, indent=2))
-    (args.out / "throughput.json").write_text(json.dumps(figures, indent=2))
 
 
-def gpu_name() -> str:
-    try:
-        query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
-        return subprocess.run(query, capture_output=True, text=True).stdout.strip()
-    except FileNotFoundError:
-        return "none (CPU)"
+def report(figures: dict[str, object], out: Path) -> None:
+    """Write the figures so far (a run stopped by a time limit keeps what it measured)."""
+    (out / "throughput.json").write_text(json.dumps(figures, indent=2))
+    print(f"[bench] {json.dumps(figures)}", flush=True)
 
 
-def raw_nnunet(env: NnunetEnvironment, epochs: int) -> float:
-    """`nnUNetv2_train <id> 2d 0 -tr nnUNetTrainer_<epochs>epochs`: stock trainer, 250 it/epoch."""
-    entry = "from nnunetv2.run.run_training import run_training_entry; run_training_entry()"
-    command = [sys.executable, "-c", entry, str(DATASET_ID), "2d", "0"]
-    command += ["-tr", f"nnUNetTrainer_{epochs}epochs"]
-    raw = subprocess.run(
-        command, env={**os.environ, **env.variables()}, capture_output=True, text=True
-    )
-    if raw.returncode:
-        print(raw.stdout[-3000:], raw.stderr[-3000:])
-        raise SystemExit("raw nnU-Net training failed")
-    trainer_dir = f"nnUNetTrainer_{epochs}epochs__nnUNetPlans__2d"
-    return iterations_per_second(env.results / DATASET / trainer_dir / "fold_0", 250)
+def device_name(device: str) -> str:
+    if device == "cpu":
+        return f"cpu ({os.cpu_count()} cores)"
+    query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+    return subprocess.run(query, capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The GPU throughput benchmark on a bare CUDA machine, in about 8 minutes, from the repository root:
+#   here:   bash bench/device/fetch_wheels.sh
+#   there:  bash bench/device/run_throughput.sh      (with .whl carried along)
+# It installs the carried wheels into /tmp/site, stands in empty modules for SimpleITK and Polars,
+# and runs bench/train_throughput.py on the paper-sized partition: raw nnU-Net vs the pipeline (the
+# ratio), then packed folds per GPU, each count without and with torch.compile, most telling counts
+# first, until the time budget. Results: $OUT (or /tmp/throughput)/throughput.json and throughput.log. On a
+# machine with the packages installed, run the full sweep instead:
+#   python -m bench.train_throughput --packed 1-8 --compile off,on
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RESULTS=${OUT:-/tmp/throughput}
+mkdir -p "$RESULTS"
+if compgen -G '.whl/*.whl' >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+  for module in SimpleITK polars; do
+    python3 -c "import $module" 2>/dev/null && continue
+    mkdir -p "/tmp/site/$module"
+    echo '"""Placeholder: the throughput benchmark never calls this package."""' \
+      >"/tmp/site/$module/__init__.py"
+  done
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+export PYTHONUNBUFFERED=1 nnUNet_def_n_proc=${nnUNet_def_n_proc:-8}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$RESULTS/gpu.txt"
+# Whatever was measured comes back, also when the run fails or is stopped.
+trap 'cp /tmp/throughput/throughput.json "$RESULTS/" 2>/dev/null || true' EXIT
+# Data and plans ~1.5 min, raw and pipeline ~2 min; no packed run starts after 6 min (a compiled
+# 8-fold run takes up to ~3 min), so the whole call ends inside a 10-minute limit.
+python3 -m bench.train_throughput --device cuda --epochs 4 --packed-epochs 3 \
+  --packed "${PACKED:-5,8,1,2,4,6}" --compile "${COMPILE:-off,on}" --budget-s "${BUDGET_S:-360}" \
+  --out /tmp/throughput >"$RESULTS/full.log" 2>&1 &
+bench=$!
+tail -f "$RESULTS/full.log" --pid "$bench" | grep --line-buffered -E '^\[bench\]|Error|Traceback' || true
+wait "$bench"

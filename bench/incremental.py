@@ -1,0 +1,180 @@
+"""Incremental retraining: after adding subjects to a cohort, how many of the 15 partitions retrain.
+
+Drives the real automation (cohort_sensor, then training_sensor; cmrbias_dagster/automation/) on a
+synthetic cohort of a profile, in an in-memory Dagster instance, as the daemon would:
+  1. the cohort sensor builds the manifest, test sets and every split; every partition is then
+     recorded as trained (nnU-Net dataset and fold checkpoints after its split);
+  2. `--new` subjects are written into the cohort folder (race and sex drawn with `--seed`);
+  3. the cohort sensor refreshes manifest, test sets and splits; the training sensor then requests
+     the partitions to retrain. Without it every partition would retrain (the baseline, 15).
+Run: python -m bench.incremental [--profile quick] [--new 10] [--seeds 0 1 2]
+     python -m bench.incremental --stratum asian/female   (all newcomers of one race and sex)
+     python -m bench.incremental --profile paper --matrix 48 --pixel-mm 5   (the paper's counts)
+"""
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import nibabel as nib
+import numpy as np
+
+from cmrbias_dagster.definitions import build_definitions
+from cmrbias_dagster.lib.study_design import load_study_design
+from cmrbias_dagster.lib.synthetic import (
+    DEMOGRAPHIC_COLUMNS,
+    PHASES,
+    CohortSpec,
+    generate_subject,
+    write_cohort,
+)
+from cmrbias_dagster.lib.synthetic.demographics import sample_group
+from cmrbias_dagster.partitions import study_partitions
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, build_resources
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+STRATA = [(race, sex) for race in ("white", "black", "asian") for sex in ("female", "male")]
+
+
+class Daemon:
+    """What the Dagster daemon does with a sensor tick: record its events, run its requests."""
+
+    def __init__(self, defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance):
+        self.defs, self.resources, self.instance = defs, resources, instance
+
+    def tick(self, sensor: str, cursor: str | None) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=cursor, definitions=self.defs, resources=self.resources
+        )
+        data = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
+        return dg.SensorResult(
+            data.run_requests, cursor=data.cursor, asset_events=data.asset_events
+        )
+
+    def run(self, tick: dg.SensorResult) -> None:
+        for event in tick.asset_events:
+            self.instance.report_runless_asset_event(event)
+        for request in tick.run_requests or []:
+            result = self.defs.resolve_job_def(request.job_name).execute_in_process(
+                instance=self.instance,
+                partition_key=request.partition_key,
+                asset_selection=request.asset_selection,
+                run_config=QUIET,
+            )
+            if not result.success:
+                raise SystemExit(f"{request.job_name} {request.partition_key} failed")
+
+    def refresh(self, cursor: str | None) -> tuple[list[int], str | None]:
+        """Tick the cohort sensor and run its requests until it requests nothing."""
+        waves = []
+        while (tick := self.tick("cohort_sensor", cursor)).run_requests:
+            waves.append(len(tick.run_requests))
+            self.run(tick)
+            cursor = tick.cursor
+        return waves, tick.cursor
+
+
+def mark_trained(instance: dg.DagsterInstance, folds: int) -> None:
+    """Stand in for partition_job runs: each partition's nnU-Net dataset, then its checkpoints."""
+    for partition in study_partitions.get_partition_keys():
+        for key in ["nnunet_dataset", *(f"fold_{fold}_checkpoint" for fold in range(folds))]:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+
+def add_subjects(
+    root: Path, spec: CohortSpec, count: int, seed: int, stratum: tuple[str, str] | None
+) -> list[str]:
+    """Write `count` new synthetic subjects of `stratum` (race, sex), or of strata drawn
+    uniformly; returns their strata."""
+    rng = np.random.default_rng([seed, 10])
+    first = sum(1 for path in root.iterdir() if path.is_dir()) + 1
+    strata = []
+    for index in range(count):
+        race, sex = stratum or STRATA[rng.integers(len(STRATA))]
+        measures = {name: float(v[0]) for name, v in sample_group(race, sex, 1, rng).items()}
+        row = {"subject_id": f"SYN{first + index:05d}", "sex": sex, "race": race, **measures}
+        subject = generate_subject(row, spec)
+        (root / row["subject_id"]).mkdir()
+        for phase in PHASES:
+            for prefix, arrays in (("sa", subject.images), ("label_sa", subject.labels)):
+                image = nib.Nifti1Image(arrays[phase], subject.affine)
+                nib.save(image, root / row["subject_id"] / f"{prefix}_{phase}.nii.gz")
+        with (root / "demographics.csv").open("a") as table:
+            table.write(",".join(str(row[column]) for column in DEMOGRAPHIC_COLUMNS) + "\n")
+        strata.append(f"{race}/{sex}")
+    return strata
+
+
+def split_members(database: Path) -> dict[str, list[str]]:
+    with duckdb.connect(str(database), read_only=True) as db:
+        rows = db.sql(
+            "select experiment || '|' || ratio, list(subject_id order by subject_id) "
+            "from cmrbias.training_split group by all"
+        ).fetchall()
+    return dict(rows)
+
+
+def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, object]:
+    profile, design = args.profile, load_study_design(DEFAULT_STUDY_FILE)
+    images = {"matrix": args.matrix, "pixel_mm": args.pixel_mm}
+    cohort = {**design.profile(profile).synthetic_cohort}
+    cohort.update({key: value for key, value in images.items() if value is not None})
+    spec = CohortSpec.from_mapping(cohort, seed=design.seed)
+    folds = design.profile(profile).folds
+    root = write_cohort(spec, folder / "cohort", workers=2)
+    resources = build_resources(profile=profile, work_dir=folder / "work", cohort_root=root)
+    daemon = Daemon(build_definitions(resources, folds), resources, dg.DagsterInstance.ephemeral())
+    _, cohort_cursor = daemon.refresh(None)
+    mark_trained(daemon.instance, folds)
+    training_cursor = daemon.tick("training_sensor", None).cursor
+    database = folder / "work" / f"cmrbias_{profile}.duckdb"
+    before = split_members(database)
+
+    stratum = tuple(args.stratum.split("/")) if args.stratum else None
+    strata = add_subjects(root, spec, args.new, seed, stratum)
+    started = time.monotonic()
+    waves, _ = daemon.refresh(cohort_cursor)
+    retrain = daemon.tick("training_sensor", training_cursor).run_requests or []
+    after = split_members(database)
+    return {
+        "newcomers": strata,
+        "refresh_waves": waves,  # cohort_job, then test sets, then splits re-drawn
+        "refresh_seconds": round(time.monotonic() - started, 1),
+        "splits_changed": sorted(key for key in before if before[key] != after[key]),
+        "retrain": sorted(request.partition_key for request in retrain),
+        "partitions": len(study_partitions.get_partition_keys()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--new", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--stratum", help="all newcomers of one race/sex, e.g. asian/female")
+    parser.add_argument("--matrix", type=int, help="smaller images, same counts (e.g. paper: 48)")
+    parser.add_argument("--pixel-mm", type=float, help="with --matrix: keep the field of view")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # Dagster's beta and deprecation notices, once per run
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory(prefix="cmrbias-incremental-") as folder:
+            figures = measure(args, seed, Path(folder))
+        retrain, total = len(figures["retrain"]), figures["partitions"]
+        print(f"[incremental] profile {args.profile}, seed {seed}: {args.new} new subjects")
+        print(f"  newcomers: {', '.join(figures['newcomers'])}")
+        print(
+            f"  cohort refresh: waves {figures['refresh_waves']} in {figures['refresh_seconds']} s"
+        )
+        print(f"  splits whose membership changed: {len(figures['splits_changed'])}")
+        print(f"  partitions to retrain: {retrain} of {total} (ratio {retrain / total:.2f})")
+        print(f"  retrained: {', '.join(figures['retrain']) or 'none'}")
+        if figures["retrain"] != figures["splits_changed"]:
+            print("  NOTE: retrained partitions differ from the splits that changed")
+
+
+if __name__ == "__main__":
+    main()
