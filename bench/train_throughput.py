@@ -186,7 +186,7 @@ def main() -> None:
                     "folds": count,
                     "per_process_it_s": rates,
                     "aggregate_it_s": sum(rates),
-                }  # fmt: skip
+                }
             )
             if "raw_it_s" in figures:
                 sweep[-1]["aggregate_vs_raw"] = sum(rates) / figures["raw_it_s"]
