@@ -116,3 +116,61 @@ def test_load_names_the_file(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(_broken(("seed",), _DELETE)))
     with pytest.raises(StudyDesignError, match=re.escape(f"{path}: missing required field 'seed'")):
         load_study_design(path)
+
+
+def _without_held(**profile: int) -> dict:
+    """VALID with its experiment holding nothing 50/50 (ACDC: pathology is the only attribute)."""
+    mapping = copy.deepcopy(VALID)
+    mapping["experiments"] = {"pathology_dcm": {"attribute": "pathology", "groups": ["dcm", "nor"]}}
+    mapping["profiles"]["quick"].update(profile)
+    return mapping
+
+
+def test_design_without_held_attribute_loads_with_relaxed_sizes() -> None:
+    design = parse_study_design(_without_held(train_size=12, test_size=6))
+    experiment = design.experiment("pathology_dcm")
+    assert (experiment.held_attribute, experiment.held_values) == (None, None)
+    assert experiment.strata == (("dcm", None), ("nor", None))
+    assert (design.profile("quick").train_size, design.profile("quick").test_size) == (12, 6)
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        ({"test_size": 7}, r"'test_size' must be divisible by 2 \(two groups\), got 7"),
+        ({"train_size": 10}, "'train_size' 10 at ratio 25 gives 2.5 and 7.5 .* must be integers$"),
+    ],
+)
+def test_design_without_held_attribute_still_needs_exact_counts(profile, message) -> None:
+    with pytest.raises(StudyDesignError, match=message):
+        parse_study_design(_without_held(**profile), source="study.yaml")
+
+
+def test_one_held_experiment_keeps_the_strict_sizes_for_every_profile() -> None:
+    mapping = _without_held(train_size=12, test_size=8)
+    mapping["experiments"]["sex"] = VALID["experiments"]["sex"]
+    with pytest.raises(StudyDesignError, match="'train_size' 12 at ratio 25 gives 3 and 9"):
+        parse_study_design(mapping)
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        (
+            "held_values",
+            "experiment 'sex': field 'held_attribute' 'race' needs 'held_values' listing the two",
+        ),
+        ("held_attribute", "experiment 'sex': field 'held_values' needs 'held_attribute'"),
+    ],
+)
+def test_half_a_held_attribute_is_refused(drop: str, message: str) -> None:
+    with pytest.raises(StudyDesignError, match=message):
+        parse_study_design(_broken(("experiments", "sex", drop), _DELETE), source="study.yaml")
+
+
+def test_example_acdc_design_fits_twenty_subjects_per_group() -> None:
+    design = load_study_design(STUDY_YAML.parents[1] / "docs" / "study_acdc_pathology.yaml")
+    assert all(e.attribute == "pathology" and e.held_attribute is None for e in design.experiments)
+    assert all("nor" in e.groups for e in design.experiments)
+    # A group gives half the test set, plus the whole training set at the ratio it fills it.
+    assert all(p.test_size // 2 + p.train_size <= 20 for p in design.profiles)

@@ -21,8 +21,20 @@ class Experiment:
     name: str
     attribute: str
     groups: tuple[str, str]
-    held_attribute: str
-    held_values: tuple[str, str]
+    # Optional: a cohort such as ACDC has one attribute only (pathology) and nothing to hold.
+    held_attribute: str | None = None
+    held_values: tuple[str, str] | None = None
+
+    @property
+    def strata(self) -> tuple[tuple[str, str | None], ...]:
+        """(group, held value) pairs; held value None for every group without a held attribute."""
+        held: tuple[str | None, ...] = self.held_values or (None,)
+        return tuple((group, value) for group in self.groups for value in held)
+
+    def stratum_label(self, group: str, held: str | None) -> str:
+        """A stratum as `attribute=group[, held_attribute=held]`, for messages and checks."""
+        label = f"{self.attribute}={group}"
+        return f"{label}, {self.held_attribute}={held}" if self.held_attribute else label
 
 
 @dataclass(frozen=True)
@@ -84,11 +96,16 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
         raise StudyDesignError(
             f"{source}: 'experiments' and 'profiles' must each list at least one"
         )
+    parsed = tuple(_experiment(name, raw, source) for name, raw in experiments.items())
+    # Sizes must suit the strictest experiment: one with a held attribute halves every group.
+    per_group = 2 if any(experiment.held_attribute for experiment in parsed) else 1
     return StudyDesign(
         seed=seed,
         ratios=ratios,
-        experiments=tuple(_experiment(name, raw, source) for name, raw in experiments.items()),
-        profiles=tuple(_profile(name, raw, ratios, source) for name, raw in profiles.items()),
+        experiments=parsed,
+        profiles=tuple(
+            _profile(name, raw, ratios, per_group, source) for name, raw in profiles.items()
+        ),
     )
 
 
@@ -98,19 +115,34 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
         raise StudyDesignError(f"{where}: name must match {_EXPERIMENT_NAME.pattern}")
     entry = _mapping(raw, where)
     attribute = _text(_required(entry, "attribute", where), "attribute", where)
-    held_attribute = _text(_required(entry, "held_attribute", where), "held_attribute", where)
+    groups = _pair(_required(entry, "groups", where), "groups", where)
+    # Absent and null (`held_attribute:` left empty) both mean: nothing is held.
+    held_attribute, held_values = entry.get("held_attribute"), entry.get("held_values")
+    if held_attribute is None and held_values is None:
+        return Experiment(name=name, attribute=attribute, groups=groups)
+    if held_attribute is None:
+        raise StudyDesignError(
+            f"{where}: field 'held_values' needs 'held_attribute' (the attribute they belong to)"
+        )
+    held_attribute = _text(held_attribute, "held_attribute", where)
     if attribute == held_attribute:
         raise StudyDesignError(f"{where}: field 'held_attribute' must differ from 'attribute'")
+    if held_values is None:
+        raise StudyDesignError(
+            f"{where}: field 'held_attribute' {held_attribute!r} needs 'held_values' listing the "
+            "two values kept 50/50 (or leave out both to hold nothing)"
+        )
     return Experiment(
         name=name,
         attribute=attribute,
-        groups=_pair(_required(entry, "groups", where), "groups", where),
+        groups=groups,
         held_attribute=held_attribute,
-        held_values=_pair(_required(entry, "held_values", where), "held_values", where),
+        held_values=_pair(held_values, "held_values", where),
     )
 
 
-def _profile(name: Any, raw: Any, ratios: tuple[int, ...], source: str) -> Profile:
+def _profile(name: Any, raw: Any, ratios: tuple[int, ...], per_group: int, source: str) -> Profile:
+    """A profile whose sizes split exactly into two groups of `per_group` strata at every ratio."""
     where = f"{source}: profile {name!r}"
     entry = _mapping(raw, where)
     sizes = {
@@ -120,9 +152,10 @@ def _profile(name: Any, raw: Any, ratios: tuple[int, ...], source: str) -> Profi
     for key in ("train_size", "test_size"):
         if sizes[key] <= 0:
             raise StudyDesignError(f"{where}: field {key!r} must be positive, got {sizes[key]}")
-    if sizes["test_size"] % 4:
+    if sizes["test_size"] % (2 * per_group):
+        strata = "two groups x two held values" if per_group == 2 else "two groups"
         raise StudyDesignError(
-            f"{where}: field 'test_size' must be divisible by 4 (two groups x two held values), "
+            f"{where}: field 'test_size' must be divisible by {2 * per_group} ({strata}), "
             f"got {sizes['test_size']}"
         )
     if sizes["folds"] < 2:
@@ -130,11 +163,12 @@ def _profile(name: Any, raw: Any, ratios: tuple[int, ...], source: str) -> Profi
     train_size = sizes["train_size"]
     for ratio in ratios:
         first, remainder = divmod(train_size * ratio, 100)
-        if remainder or first % 2 or (train_size - first) % 2:
+        if remainder or first % per_group or (train_size - first) % per_group:
+            rule = "even integers so the held attribute is 50/50" if per_group == 2 else "integers"
             raise StudyDesignError(
                 f"{where}: field 'train_size' {train_size} at ratio {ratio} gives "
                 f"{train_size * ratio / 100:g} and {train_size - train_size * ratio / 100:g} "
-                "subjects per group; both must be even integers so the held attribute is 50/50"
+                f"subjects per group; both must be {rule}"
             )
     return Profile(
         name=str(name),
