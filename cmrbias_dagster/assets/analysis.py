@@ -69,9 +69,13 @@ def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.O
 @dg.asset(**ANALYSIS)
 def intersectional_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Table 3: median overall DSC per group x held attribute, with Mann-Whitney U stars between
-    the groups within each held value."""
+    the groups within each held value; no rows for experiments without a held attribute."""
     table = dsc_tables.intersectional_table(subject_scores)
-    return exported(study, table, "table3_intersectional", table3=markdown_table(table, 60))
+    unheld = dsc_tables.experiments_without_held(subject_scores)
+    notes = {"no_held_attribute": ", ".join(unheld)} if unheld else {}
+    return exported(
+        study, table, "table3_intersectional", table3=markdown_table(table, 60), **notes
+    )
 
 
 @dg.asset(**ANALYSIS)

@@ -48,7 +48,11 @@ def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
 def design_table(study: StudyResource) -> pl.DataFrame:
     settings = study.settings()
     rows = [
-        (e.name, f"{e.groups[0]} vs {e.groups[1]}", f"{e.held_attribute} {e.held_values}")
+        (
+            e.name,
+            f"{e.groups[0]} vs {e.groups[1]}",
+            f"{e.held_attribute} {e.held_values}" if e.held_attribute else "none",
+        )
         for e in study.design().experiments
     ]
     table = pl.DataFrame(rows, schema=["experiment", "groups", "held 50/50"], orient="row")
@@ -58,6 +62,12 @@ def design_table(study: StudyResource) -> pl.DataFrame:
         test=pl.lit(settings.test_size),
         folds=pl.lit(settings.folds),
     )
+
+
+def table3_note(study: StudyResource) -> str:
+    """Which experiments Table 3 leaves out because they hold no attribute 50/50."""
+    unheld = [e.name for e in study.design().experiments if not e.held_attribute]
+    return f"No held attribute, so no rows: {', '.join(unheld)}." if unheld else ""
 
 
 @dg.asset(group_name="report", kinds={"html"}, deps=list(FIGURE_ASSETS))
@@ -102,7 +112,11 @@ def study_report(
             ],
             figures=figures("fig2_dsc_by_ratio", "fig3_dsc_by_class"),
         ),
-        report.Section("Intersectional medians (Table 3)", tables=[("", intersectional_dsc_table)]),
+        report.Section(
+            "Intersectional medians (Table 3)",
+            table3_note(study),
+            tables=[("", intersectional_dsc_table)],
+        ),
         report.Section(
             "Statistics",
             "Mann-Whitney U between groups; paired Wilcoxon between ratios; Holm per experiment.",

@@ -2,41 +2,45 @@
 
 import polars as pl
 
-from cmrbias_dagster.lib.study_design import StudyDesign
+from cmrbias_dagster.lib.sampling import strata_per_group
+from cmrbias_dagster.lib.study_design import Experiment, StudyDesign
 
 
 def stratum_shortfalls(manifest: pl.DataFrame, design: StudyDesign, profile: str) -> pl.DataFrame:
-    """Per experiment stratum (group x held value): subjects needed by the profile vs available.
+    """Per experiment stratum (group x held value, or group): subjects needed vs available.
 
-    The largest need of a stratum is its test share plus half the training set (the ratio at which
-    its group fills the whole training set). Subjects lacking a class, and attributes the
+    The largest need of a stratum is its test share plus its share of the whole training set (the
+    ratio at which its group fills the training set). Subjects lacking a class, and attributes the
     manifest does not have, count as none available.
     """
     settings = design.profile(profile)
-    needed = settings.test_size // 4 + settings.train_size // 2
     if "missing_classes" in manifest.columns:
         manifest = manifest.filter(pl.col("missing_classes") == "")
     rows = []
     for experiment in design.experiments:
-        known = {experiment.attribute, experiment.held_attribute} <= set(manifest.columns)
-        for group in experiment.groups:
-            for held in experiment.held_values:
-                available = (
-                    manifest.filter(
-                        (pl.col(experiment.attribute) == group)
-                        & (pl.col(experiment.held_attribute) == held)
-                    ).height
-                    if known
-                    else 0
-                )
-                rows.append(
-                    {
-                        "experiment": experiment.name,
-                        "stratum": f"{experiment.attribute}={group}, "
-                        f"{experiment.held_attribute}={held}",
-                        "needed": needed,
-                        "available": available,
-                        "enough": available >= needed,
-                    }
-                )
+        parts = strata_per_group(experiment)
+        needed = settings.test_size // (2 * parts) + settings.train_size // parts
+        for group, held in experiment.strata:
+            available = _stratum_size(manifest, experiment, group, held)
+            rows.append(
+                {
+                    "experiment": experiment.name,
+                    "stratum": experiment.stratum_label(group, held),
+                    "needed": needed,
+                    "available": available,
+                    "enough": available >= needed,
+                }
+            )
     return pl.DataFrame(rows)
+
+
+def _stratum_size(
+    manifest: pl.DataFrame, experiment: Experiment, group: str, held: str | None
+) -> int:
+    """Subjects of one stratum; none when the manifest lacks one of its attributes."""
+    attributes = {experiment.attribute: group}
+    if experiment.held_attribute:
+        attributes[experiment.held_attribute] = held
+    if not set(attributes) <= set(manifest.columns):
+        return 0
+    return manifest.filter(*(pl.col(name) == value for name, value in attributes.items())).height

@@ -52,8 +52,9 @@ def median_dsc_table(scores: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 def intersectional_table(scores: pl.DataFrame) -> pl.DataFrame:
     """Table 3: median overall DSC per group x held value, with the Mann-Whitney U test between
-    the two groups within each held value (e.g. black vs white women)."""
-    overall = scores.filter(pl.col("class") == "overall")
+    the two groups within each held value (e.g. black vs white women). Experiments without a held
+    attribute (null `held`) have no rows."""
+    overall = scores.filter((pl.col("class") == "overall") & pl.col("held").is_not_null())
     medians = overall.group_by(*KEYS, "held", "group").agg(
         n=pl.len(), median_dsc=pl.col("dsc").median()
     )
@@ -69,6 +70,12 @@ def intersectional_table(scores: pl.DataFrame) -> pl.DataFrame:
         )
     tested = medians.join(pl.DataFrame(tests), on=[*KEYS, "held"], how="left") if tests else medians
     return tested.sort(*KEYS, "held", "group")
+
+
+def experiments_without_held(scores: pl.DataFrame) -> list[str]:
+    """Experiments whose subjects have no held value (no held attribute), hence no Table 3 rows."""
+    held = scores.group_by("experiment").agg(pl.col("held").is_not_null().any())
+    return sorted(held.filter(~pl.col("held"))["experiment"].to_list())
 
 
 def class_phase_table(metrics: pl.DataFrame) -> pl.DataFrame:

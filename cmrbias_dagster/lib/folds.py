@@ -15,7 +15,8 @@ def case_id(subject_id: str, phase: str) -> str:
 
 
 def assign_folds(split: pl.DataFrame, n_folds: int, seed: int) -> pl.DataFrame:
-    """Add an int `fold` column, grouped by subject and stratified by `group` and `held`.
+    """Add an int `fold` column, grouped by subject and stratified by `group` and `held` (by
+    `group` alone where `held` is null: an experiment without a held attribute).
 
     Subjects are ordered by stratum, then by seeded hash, and dealt round-robin; the deal carries
     on across strata, so fold sizes differ by at most one overall and within each stratum.

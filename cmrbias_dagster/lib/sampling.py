@@ -1,7 +1,8 @@
 """Stable, hash-ranked stratified sampling of the test set and the training splits.
 
 Every subject gets a rank from sha256 of a salted seed and its id; a stratum (one group value x one
-held value) contributes its first n subjects by that rank. Adding subjects to the manifest therefore
+held value, or one group value when the experiment holds nothing; its `held` is then null)
+contributes its first n subjects by that rank. Adding subjects to the manifest therefore
 changes a draw only when a newcomer ranks inside it.
 
 The test set depends only on the strata (the set of attribute values, whichever attribute is called
@@ -43,38 +44,44 @@ def rank_subjects(
     )
 
 
-def stratum_counts(experiment: Experiment, ratio: int, size: int) -> dict[tuple[str, str], int]:
+def strata_per_group(experiment: Experiment) -> int:
+    """Strata each group splits into: its two held values, or one when nothing is held."""
+    return len(experiment.strata) // len(experiment.groups)
+
+
+def stratum_counts(
+    experiment: Experiment, ratio: int, size: int
+) -> dict[tuple[str, str | None], int]:
     """Training subjects per (group, held value): ratio% from the first group, held 50/50."""
     if not 0 <= ratio <= 100:
         raise InfeasibleDesignError(
             f"experiment {experiment.name!r}: ratio {ratio} is not a percentage in [0, 100]"
         )
+    parts = strata_per_group(experiment)
     first, remainder = divmod(size * ratio, 100)
     second = size - first
-    if remainder or first % 2 or second % 2:
+    if remainder or first % parts or second % parts:
+        even = "even " if parts == 2 else ""
         raise InfeasibleDesignError(
             f"experiment {experiment.name!r}, ratio {ratio}: training size {size} does not split "
-            "into even integer group counts"
+            f"into {even}integer group counts"
         )
-    per_group = dict(zip(experiment.groups, (first // 2, second // 2), strict=True))
-    return {
-        (group, held): per_group[group]
-        for group in experiment.groups
-        for held in experiment.held_values
-    }
+    per_stratum = dict(zip(experiment.groups, (first // parts, second // parts), strict=True))
+    return {(group, held): per_stratum[group] for group, held in experiment.strata}
 
 
 def draw_test_set(
     manifest: pl.DataFrame, experiment: Experiment, size: int, seed: int
 ) -> pl.DataFrame:
-    """The first size/4 subjects by test rank from each (group, held value) stratum."""
-    if size <= 0 or size % 4:
+    """The first size/4 subjects by test rank from each (group, held value) stratum (size/2 from
+    each group when the experiment holds nothing)."""
+    strata = len(experiment.strata)
+    if size <= 0 or size % strata:
         raise InfeasibleDesignError(
-            f"experiment {experiment.name!r}, test set: size {size} is not a positive multiple of 4"
+            f"experiment {experiment.name!r}, test set: size {size} is not a positive multiple "
+            f"of {strata}"
         )
-    counts = {
-        (group, held): size // 4 for group in experiment.groups for held in experiment.held_values
-    }
+    counts = {stratum: size // strata for stratum in experiment.strata}
     candidates = _candidates(manifest, experiment)
     drawn = _draw(candidates, counts, seed, _TEST_SALT, experiment, "test set", manifest)
     return drawn.with_columns(experiment=pl.lit(experiment.name))
@@ -101,7 +108,8 @@ def draw_training_split(
 
 def _candidates(manifest: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
     """Subjects in the experiment's strata, with `unusable` saying why one cannot be drawn."""
-    columns = ["subject_id", experiment.attribute, experiment.held_attribute]
+    held_attribute = experiment.held_attribute
+    columns = ["subject_id", experiment.attribute, *([held_attribute] if held_attribute else [])]
     missing = [column for column in columns if column not in manifest.columns]
     if missing:
         raise InfeasibleDesignError(
@@ -113,15 +121,16 @@ def _candidates(manifest: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
         raise ValueError(f"manifest lists subjects more than once: {sorted(duplicated)[:10]}")
     # Every experiment trains and scores all three classes, so a subject lacking one is unusable.
     gaps = pl.col("missing_classes") if "missing_classes" in manifest.columns else pl.lit("")
-    return manifest.select(
+    held = pl.col(held_attribute).cast(pl.String) if held_attribute else pl.lit(None, pl.String)
+    candidates = manifest.select(
         pl.col("subject_id").cast(pl.String),
         pl.col(experiment.attribute).cast(pl.String).alias("group"),
-        pl.col(experiment.held_attribute).cast(pl.String).alias("held"),
+        held.alias("held"),
         gaps.fill_null("").alias("unusable"),
-    ).filter(
-        pl.col("group").is_in(list(experiment.groups))
-        & pl.col("held").is_in(list(experiment.held_values))
-    )
+    ).filter(pl.col("group").is_in(list(experiment.groups)))
+    if experiment.held_values:
+        candidates = candidates.filter(pl.col("held").is_in(list(experiment.held_values)))
+    return candidates
 
 
 def _unusable_note(candidates: pl.DataFrame) -> str:
@@ -141,6 +150,8 @@ def _values_note(manifest: pl.DataFrame, experiment: Experiment) -> str:
         (experiment.attribute, experiment.groups),
         (experiment.held_attribute, experiment.held_values),
     ):
+        if column is None or wanted is None:
+            continue
         present = sorted(manifest[column].drop_nulls().cast(pl.String).unique().to_list())
         if not set(wanted) <= set(present):
             notes.append(f"{column} values in the manifest: {', '.join(present[:10]) or 'none'}")
@@ -149,7 +160,7 @@ def _values_note(manifest: pl.DataFrame, experiment: Experiment) -> str:
 
 def _draw(
     candidates: pl.DataFrame,
-    counts: dict[tuple[str, str], int],
+    counts: dict[tuple[str, str | None], int],
     seed: int,
     salt: str,
     experiment: Experiment,
@@ -161,7 +172,7 @@ def _draw(
         (group, held): n for group, held, n in usable.group_by("group", "held").len().rows()
     }
     short = [
-        f"{experiment.attribute}={group}, {experiment.held_attribute}={held}: "
+        f"{experiment.stratum_label(group, held)}: "
         f"needed {needed}, available {available.get((group, held), 0)}"
         for (group, held), needed in counts.items()
         if needed > available.get((group, held), 0)
@@ -184,7 +195,7 @@ def _draw(
         .with_columns(
             stratum_rank=(pl.col("rank").rank("ordinal").over("group", "held") - 1).cast(pl.Int64)
         )
-        .join(needed, on=["group", "held"])
+        .join(needed, on=["group", "held"], nulls_equal=True)
         .filter(pl.col("stratum_rank") < pl.col("needed"))
         .select("subject_id", "group", "held", "stratum_rank")
         .sort("group", "held", "stratum_rank")

@@ -7,17 +7,23 @@ from cmrbias_dagster.lib.study_design import Experiment
 
 
 def stratum_table(drawn: pl.DataFrame) -> pl.DataFrame:
-    """Subjects per (group, held value) of a drawn set."""
+    """Subjects per (group, held value) of a drawn set (held null when nothing is held)."""
     return drawn.group_by("group", "held").len("subjects").sort("group", "held")
+
+
+def is_balanced(drawn: pl.DataFrame, experiment: Experiment) -> bool:
+    """Whether every stratum of the experiment, and no other, holds the same number of subjects."""
+    found = {(g, h): n for g, h, n in stratum_table(drawn).rows()}
+    return set(found) == set(experiment.strata) and len(set(found.values())) == 1
 
 
 def count_mismatches(
     drawn: pl.DataFrame, experiment: Experiment, ratio: int, size: int
 ) -> list[str]:
-    """Strata whose count differs from the exact count the ratio and held 50/50 demand."""
+    """Strata whose count differs from the exact count the ratio (and held 50/50) demand."""
     found = {(g, h): n for g, h, n in stratum_table(drawn).rows()}
     return [
-        f"{experiment.attribute}={group}, {experiment.held_attribute}={held}: "
+        f"{experiment.stratum_label(group, held)}: "
         f"expected {needed}, found {found.get((group, held), 0)}"
         for (group, held), needed in stratum_counts(experiment, ratio, size).items()
         if found.get((group, held), 0) != needed
