@@ -23,6 +23,7 @@ import duckdb
 import nibabel as nib
 import numpy as np
 
+from cmrbias_dagster.automation.replay import SensorReplay
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.study_design import load_study_design
 from cmrbias_dagster.lib.synthetic import (
@@ -38,44 +39,6 @@ from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, build_resources
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 STRATA = [(race, sex) for race in ("white", "black", "asian") for sex in ("female", "male")]
-
-
-class Daemon:
-    """What the Dagster daemon does with a sensor tick: record its events, run its requests."""
-
-    def __init__(self, defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance):
-        self.defs, self.resources, self.instance = defs, resources, instance
-
-    def tick(self, sensor: str, cursor: str | None) -> dg.SensorResult:
-        context = dg.build_sensor_context(
-            instance=self.instance, cursor=cursor, definitions=self.defs, resources=self.resources
-        )
-        data = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
-        return dg.SensorResult(
-            data.run_requests, cursor=data.cursor, asset_events=data.asset_events
-        )
-
-    def run(self, tick: dg.SensorResult) -> None:
-        for event in tick.asset_events:
-            self.instance.report_runless_asset_event(event)
-        for request in tick.run_requests or []:
-            result = self.defs.resolve_job_def(request.job_name).execute_in_process(
-                instance=self.instance,
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-                run_config=QUIET,
-            )
-            if not result.success:
-                raise SystemExit(f"{request.job_name} {request.partition_key} failed")
-
-    def refresh(self, cursor: str | None) -> tuple[list[int], str | None]:
-        """Tick the cohort sensor and run its requests until it requests nothing."""
-        waves = []
-        while (tick := self.tick("cohort_sensor", cursor)).run_requests:
-            waves.append(len(tick.run_requests))
-            self.run(tick)
-            cursor = tick.cursor
-        return waves, tick.cursor
 
 
 def mark_trained(instance: dg.DagsterInstance, folds: int) -> None:
@@ -127,8 +90,9 @@ def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, obje
     folds = design.profile(profile).folds
     root = write_cohort(spec, folder / "cohort", workers=2)
     resources = build_resources(profile=profile, work_dir=folder / "work", cohort_root=root)
-    daemon = Daemon(build_definitions(resources, folds), resources, dg.DagsterInstance.ephemeral())
-    _, cohort_cursor = daemon.refresh(None)
+    defs, instance = build_definitions(resources, folds), dg.DagsterInstance.ephemeral()
+    daemon = SensorReplay(defs, resources, instance, run_config=QUIET)
+    _, cohort_cursor = daemon.until_quiet("cohort_sensor", None)
     mark_trained(daemon.instance, folds)
     training_cursor = daemon.tick("training_sensor", None).cursor
     database = folder / "work" / f"cmrbias_{profile}.duckdb"
@@ -137,12 +101,12 @@ def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, obje
     stratum = tuple(args.stratum.split("/")) if args.stratum else None
     strata = add_subjects(root, spec, args.new, seed, stratum)
     started = time.monotonic()
-    waves, _ = daemon.refresh(cohort_cursor)
+    waves, _ = daemon.until_quiet("cohort_sensor", cohort_cursor)
     retrain = daemon.tick("training_sensor", training_cursor).run_requests or []
     after = split_members(database)
     return {
         "newcomers": strata,
-        "refresh_waves": waves,  # cohort_job, then test sets, then splits re-drawn
+        "refresh_waves": [len(wave) for wave in waves],  # cohort_job, test sets, splits
         "refresh_seconds": round(time.monotonic() - started, 1),
         "splits_changed": sorted(key for key in before if before[key] != after[key]),
         "retrain": sorted(request.partition_key for request in retrain),

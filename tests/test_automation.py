@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from cmrbias_dagster.automation.replay import SensorReplay
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.refresh_plan import (
     CursorError,
@@ -77,45 +78,6 @@ def test_absent_cursor_holds_nothing() -> None:
     assert decode_cursor(None) == decode_cursor("") == {}
 
 
-class Daemon:
-    """What the Dagster daemon does with a tick: record its asset events, run its requests."""
-
-    def __init__(self, resources: dict[str, object], instance: dg.DagsterInstance):
-        self.defs = build_definitions(resources, FOLDS)
-        self.resources, self.instance = resources, instance
-
-    def tick(self, sensor: str, cursor: str | None) -> dg.SensorResult:
-        context = dg.build_sensor_context(
-            instance=self.instance, cursor=cursor, definitions=self.defs, resources=self.resources
-        )
-        data = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
-        return dg.SensorResult(
-            data.run_requests, cursor=data.cursor, asset_events=data.asset_events
-        )
-
-    def run(self, tick: dg.SensorResult) -> None:
-        for event in tick.asset_events:
-            self.instance.report_runless_asset_event(event)
-        for request in tick.run_requests or []:
-            result = self.defs.resolve_job_def(request.job_name).execute_in_process(
-                instance=self.instance,
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-            )
-            assert result.success
-
-    def refresh(self, cursor: str | None) -> tuple[list[list[str]], str | None]:
-        """Tick the cohort sensor and run its requests until it requests nothing."""
-        waves = []
-        while True:
-            tick = self.tick("cohort_sensor", cursor)
-            cursor = tick.cursor
-            if not tick.run_requests:
-                return waves, cursor
-            waves.append([f"{r.job_name}:{r.partition_key}" for r in tick.run_requests])
-            self.run(tick)
-
-
 def mark_trained(instance: dg.DagsterInstance, partition: str) -> None:
     """Stand in for a partition_job run: its nnU-Net dataset, then every fold checkpoint."""
     for key in ["nnunet_dataset", *(f"fold_{fold}_checkpoint" for fold in range(FOLDS))]:
@@ -171,9 +133,10 @@ def story(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Story:
     tmp = tmp_path_factory.mktemp("automation")
     root = shutil.copytree(tiny_cohort, tmp / "cohort")
     resources = build_resources(profile="tiny", work_dir=tmp / "work", cohort_root=root)
-    daemon = Daemon(resources, dg.DagsterInstance.ephemeral())
+    defs = build_definitions(resources, FOLDS)
+    daemon = SensorReplay(defs, resources, dg.DagsterInstance.ephemeral())
 
-    first_waves, cohort_cursor = daemon.refresh(None)
+    first_waves, cohort_cursor = daemon.until_quiet("cohort_sensor", None)
     for partition in study_partitions.get_partition_keys():
         if partition != UNTRAINED:
             mark_trained(daemon.instance, partition)
@@ -185,7 +148,7 @@ def story(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Story:
     add_subjects(root)
     new_cohort = daemon.tick("cohort_sensor", idle_cohort.cursor)
     daemon.run(new_cohort)
-    refresh_waves, _ = daemon.refresh(new_cohort.cursor)
+    refresh_waves, _ = daemon.until_quiet("cohort_sensor", new_cohort.cursor)
     after = split_members(tmp / "work" / "cmrbias_tiny.duckdb")
     changed_training = daemon.tick("training_sensor", idle_training.cursor)
     repeat_training = daemon.tick("training_sensor", changed_training.cursor)
