@@ -4,10 +4,11 @@ import json
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from cmrbias_dagster.lib.folders import replace_folder, staging_folder
 
 LABELS = {"background": 0, "LVBP": 1, "LVM": 2, "RVBP": 3}
 CHANNEL_NAMES = {"0": "cineMRI"}
@@ -69,23 +70,6 @@ def stable_dataset_id(experiment_index: int, ratio_index: int, base: int = 500) 
             f"ratio {ratio_index}) is outside nnU-Net's three-digit range 1..999"
         )
     return dataset_id
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Move a completed folder onto `target`, removing an old `target` only once `new` is there."""
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def staging_folder(target: Path) -> Path:
-    """A fresh hidden sibling of `target` (nnU-Net ignores it: the name lacks 'Dataset')."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.staging-{uuid.uuid4().hex[:8]}")
-    staging.mkdir()
-    return staging
 
 
 def _check_cases(cases: Sequence[Case]) -> None:

@@ -9,7 +9,8 @@ from contextlib import contextmanager, nullcontext
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
-from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, replace_folder, staging_folder
+from cmrbias_dagster.lib.folders import replace_folder, staging_folder
+from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet_plan_edits import CONFIGURATION, PlanEdits, apply_plan_edits
 
 COMPLETE_MARKER = ".complete"

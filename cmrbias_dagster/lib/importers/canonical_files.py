@@ -1,15 +1,13 @@
 """Writing converted subjects as canonical NIfTI files: atomically, and only when sources change."""
 
 import hashlib
-import os
-import shutil
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from cmrbias_dagster.lib.folders import replace_folder, staging_folder
 from cmrbias_dagster.lib.subject_validation import UKBB_FILES
 
 STAMP_FILE = ".source_stamp"
@@ -41,19 +39,11 @@ def write_canonical(
     if stamp_path.is_file() and stamp_path.read_text() == stamp:
         return {key: folder / UKBB_FILES[key] for key in _stamped_keys(folder)}
     converted = images()
-    staging = folder.with_name(f".{folder.name}.staging-{os.getpid()}-{threading.get_ident()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_folder(folder)
     for key, image in converted.items():
         nib.save(image, staging / UKBB_FILES[key])
     (staging / STAMP_FILE).write_text(stamp)
-    if folder.exists():
-        retired = folder.with_name(f".{folder.name}.retired-{os.getpid()}")
-        folder.rename(retired)
-        staging.rename(folder)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(folder)
+    replace_folder(staging, folder)
     return {key: folder / UKBB_FILES[key] for key in converted}
 
 

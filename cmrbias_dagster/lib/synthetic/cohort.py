@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 import polars as pl
 
+from ..folders import replace_folder
 from .demographics import sample_group
 from .spec import CohortSpec
 from .subject import PHASES, generate_subject
@@ -82,13 +83,7 @@ def write_cohort(spec: CohortSpec, out_dir: Path, workers: int = 1) -> Path:
                 _write_subject(row, spec, tmp)
         demographics.write_csv(tmp / "demographics.csv")
         (tmp / "COHORT.json").write_text(json.dumps(spec.summary(), indent=2) + "\n")
-        if out_dir.exists():
-            old = out_dir.with_name(f"{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
