@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.train_throughput import write_subject
+from bench.throughput_data import write_subject
 from cmrbias_dagster.lib.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet_inference import PredictionSettings, predict_ensemble

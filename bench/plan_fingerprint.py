@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.train_throughput import paper_rows, write_subject
+from bench.throughput_data import balanced_rows, write_subject
 from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet_plans import MR_INTENSITY_SAMPLES
 from cmrbias_dagster.lib.study_design import load_study_design
@@ -56,7 +56,7 @@ def main() -> None:
         root = Path(folder)
         env = NnunetEnvironment(root / "raw", root / "preprocessed", root / "results")
         (root / "cases").mkdir()
-        rows = paper_rows(spec, args.subjects_per_group)
+        rows = balanced_rows(spec, args.subjects_per_group)
         cases = [case for row in rows for case in write_subject(row, spec, root / "cases")]
         write_raw_dataset(cases, DATASET, env)
         env.activate()

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.effect_probe import rows_for
-from bench.train_throughput import write_subject
+from bench.throughput_data import write_subject
 from cmrbias_dagster.lib.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
