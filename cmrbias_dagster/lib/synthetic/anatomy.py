@@ -9,6 +9,8 @@ import numpy as np
 
 LV_EDV_INDEX = {"female": 72.0, "male": 82.0}  # mL/m^2
 LV_MASS_INDEX = {"female": 42.0, "male": 53.0}  # g/m^2, Petersen et al. 2017
+LV_MASS_SD = 0.17  # log-normal SD: their spread, 42 +- 7 and 53 +- 9 g/m^2
+VOLUME_SD = 0.10  # log-normal SD of the EDV indices
 RV_EDV_INDEX = {"female": 76.0, "male": 90.0}  # mL/m^2
 LV_EF = {"female": 0.61, "male": 0.58}
 RV_EF = {"female": 0.58, "male": 0.55}
@@ -76,9 +78,9 @@ class HeartFields:
 def sample_volumes(sex: str, age: float, bsa: float, rng: np.random.Generator) -> CardiacVolumes:
     """Draw LV/RV volumes and LV myocardial volume scaled by BSA, sex and age."""
     age_factor = 1.0 - VOLUME_LOSS_PER_YEAR * (age - 60.0)
-    lv_edv = LV_EDV_INDEX[sex] * bsa * age_factor * rng.lognormal(0.0, 0.10)
-    rv_edv = RV_EDV_INDEX[sex] * bsa * age_factor * rng.lognormal(0.0, 0.10)
-    myo = LV_MASS_INDEX[sex] * bsa * rng.lognormal(0.0, 0.12) / MYO_DENSITY
+    lv_edv = LV_EDV_INDEX[sex] * bsa * age_factor * rng.lognormal(0.0, VOLUME_SD)
+    rv_edv = RV_EDV_INDEX[sex] * bsa * age_factor * rng.lognormal(0.0, VOLUME_SD)
+    myo = LV_MASS_INDEX[sex] * bsa * rng.lognormal(0.0, LV_MASS_SD) / MYO_DENSITY
     lv_ef = float(np.clip(rng.normal(LV_EF[sex], EF_SD), 0.45, 0.75))
     rv_ef = float(np.clip(rng.normal(RV_EF[sex], EF_SD), 0.42, 0.72))
     return CardiacVolumes(lv_edv, lv_edv * (1 - lv_ef), myo, rv_edv, rv_edv * (1 - rv_ef))

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from .demographics import RACES, SEXES
 from .effects import GroupEffects, effects_from_mapping
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 MIN_FIELD_OF_VIEW_MM = 120.0  # the largest hearts span ~110 mm across LV and RV
 
 
