@@ -8,12 +8,18 @@ from typing import Any
 
 import yaml
 
+from .study_design_fields import (
+    StudyDesignError,
+    integer_field,
+    mapping_field,
+    pair_field,
+    ratios_field,
+    required_field,
+    text_field,
+)
+
 # Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
 _EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class StudyDesignError(ValueError):
-    """The study design file is missing a field or describes an impossible study."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,13 @@ def load_study_design(path: Path) -> StudyDesign:
 
 def parse_study_design(mapping: Mapping[str, Any], source: str = "study design") -> StudyDesign:
     """Validate a parsed study design mapping; errors name `source`, the entry and the field."""
-    top = _mapping(mapping, source)
-    seed = _integer(_required(top, "seed", source), "seed", source)
-    ratios = _ratios(_required(top, "ratios", source), source)
-    experiments = _mapping(_required(top, "experiments", source), f"{source}: field 'experiments'")
-    profiles = _mapping(_required(top, "profiles", source), f"{source}: field 'profiles'")
+    top = mapping_field(mapping, source)
+    seed = integer_field(required_field(top, "seed", source), "seed", source)
+    ratios = ratios_field(required_field(top, "ratios", source), source)
+    experiments = mapping_field(
+        required_field(top, "experiments", source), f"{source}: field 'experiments'"
+    )
+    profiles = mapping_field(required_field(top, "profiles", source), f"{source}: field 'profiles'")
     if not experiments or not profiles:
         raise StudyDesignError(
             f"{source}: 'experiments' and 'profiles' must each list at least one"
@@ -113,9 +121,9 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
     where = f"{source}: experiment {name!r}"
     if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
         raise StudyDesignError(f"{where}: name must match {_EXPERIMENT_NAME.pattern}")
-    entry = _mapping(raw, where)
-    attribute = _text(_required(entry, "attribute", where), "attribute", where)
-    groups = _pair(_required(entry, "groups", where), "groups", where)
+    entry = mapping_field(raw, where)
+    attribute = text_field(required_field(entry, "attribute", where), "attribute", where)
+    groups = pair_field(required_field(entry, "groups", where), "groups", where)
     # Absent and null (`held_attribute:` left empty) both mean: nothing is held.
     held_attribute, held_values = entry.get("held_attribute"), entry.get("held_values")
     if held_attribute is None and held_values is None:
@@ -124,7 +132,7 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
         raise StudyDesignError(
             f"{where}: field 'held_values' needs 'held_attribute' (the attribute they belong to)"
         )
-    held_attribute = _text(held_attribute, "held_attribute", where)
+    held_attribute = text_field(held_attribute, "held_attribute", where)
     if attribute == held_attribute:
         raise StudyDesignError(f"{where}: field 'held_attribute' must differ from 'attribute'")
     if held_values is None:
@@ -137,16 +145,16 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
         attribute=attribute,
         groups=groups,
         held_attribute=held_attribute,
-        held_values=_pair(held_values, "held_values", where),
+        held_values=pair_field(held_values, "held_values", where),
     )
 
 
 def _profile(name: Any, raw: Any, ratios: tuple[int, ...], per_group: int, source: str) -> Profile:
     """A profile whose sizes split exactly into two groups of `per_group` strata at every ratio."""
     where = f"{source}: profile {name!r}"
-    entry = _mapping(raw, where)
+    entry = mapping_field(raw, where)
     sizes = {
-        key: _integer(_required(entry, key, where), key, where)
+        key: integer_field(required_field(entry, key, where), key, where)
         for key in ("train_size", "test_size", "folds")
     }
     for key in ("train_size", "test_size"):
@@ -172,54 +180,9 @@ def _profile(name: Any, raw: Any, ratios: tuple[int, ...], per_group: int, sourc
             )
     return Profile(
         name=str(name),
-        synthetic_cohort=dict(_mapping(entry.get("synthetic_cohort") or {}, where)),
-        nnunet=dict(_mapping(entry.get("nnunet") or {}, where)),
-        training=dict(_mapping(entry.get("training") or {}, where)),
-        prediction=dict(_mapping(entry.get("prediction") or {}, where)),
+        synthetic_cohort=dict(mapping_field(entry.get("synthetic_cohort") or {}, where)),
+        nnunet=dict(mapping_field(entry.get("nnunet") or {}, where)),
+        training=dict(mapping_field(entry.get("training") or {}, where)),
+        prediction=dict(mapping_field(entry.get("prediction") or {}, where)),
         **sizes,
     )
-
-
-def _ratios(raw: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise StudyDesignError(f"{where}: field 'ratios' must be a non-empty list, got {raw!r}")
-    ratios = tuple(_integer(value, "ratios", where) for value in raw)
-    if any(not 0 <= ratio <= 100 for ratio in ratios):
-        raise StudyDesignError(f"{where}: field 'ratios' must lie in [0, 100], got {list(ratios)}")
-    if list(ratios) != sorted(set(ratios)):
-        raise StudyDesignError(
-            f"{where}: field 'ratios' must be unique and ascending, got {list(ratios)}"
-        )
-    return ratios
-
-
-def _pair(raw: Any, key: str, where: str) -> tuple[str, str]:
-    if not isinstance(raw, list) or len(raw) != 2 or len(set(map(str, raw))) != 2:
-        raise StudyDesignError(f"{where}: field {key!r} must list two distinct values, got {raw!r}")
-    return (_text(raw[0], key, where), _text(raw[1], key, where))
-
-
-def _required(entry: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in entry:
-        raise StudyDesignError(f"{where}: missing required field {key!r}")
-    return entry[key]
-
-
-def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise StudyDesignError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    return raw
-
-
-def _integer(raw: Any, key: str, where: str) -> int:
-    # bool is an int subclass, and YAML reads `yes`/`no` as booleans.
-    if not isinstance(raw, int) or isinstance(raw, bool):
-        raise StudyDesignError(f"{where}: field {key!r} must be an integer, got {raw!r}")
-    return raw
-
-
-def _text(raw: Any, key: str, where: str) -> str:
-    # YAML 1.1 turns unquoted yes/no/on/off into booleans; attribute values must stay strings.
-    if not isinstance(raw, str) or not raw:
-        raise StudyDesignError(f"{where}: field {key!r} must be a non-empty string, got {raw!r}")
-    return raw
