@@ -9,7 +9,7 @@ import numpy as np
 
 LV_EDV_INDEX = {"female": 72.0, "male": 82.0}  # mL/m^2
 LV_MASS_INDEX = {"female": 42.0, "male": 53.0}  # g/m^2, Petersen et al. 2017
-LV_MASS_SD = 0.17  # log-normal SD: their spread, 42 +- 7 and 53 +- 9 g/m^2
+LV_MASS_SD = 0.17  # log-normal SD matching Petersen's spread, 42 +- 7 and 53 +- 9 g/m^2
 VOLUME_SD = 0.10  # log-normal SD of the EDV indices
 RV_EDV_INDEX = {"female": 76.0, "male": 90.0}  # mL/m^2
 LV_EF = {"female": 0.61, "male": 0.58}
