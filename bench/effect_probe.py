@@ -4,6 +4,8 @@ The quick-profile cohort grid and schedule, one fold: trains on `--train` white 
 female), predicts `--test` subjects of each race, and prints each race's median DSC and the gap to
 white. Knobs override the defaults: --effect black.trabeculation=0.8 (repeatable); profile
 blocks too: --set training.epochs=8 --set nnunet.features_per_stage=[8,16,32,64] (YAML values).
+One fold is noisy (repeats differ by 2-3 DSC points); --repeats N trains N folds, each validating
+on another fifth of the training cases, and also prints the median of each gap over the folds.
 Run: python -m bench.effect_probe [--effect RACE.KNOB=VALUE ...] [--set BLOCK.KEY=VALUE ...]
 """
 
@@ -44,6 +46,30 @@ def rows_for(races: tuple[str, ...], per_sex: int, seed: int, start: int) -> lis
     return rows
 
 
+def validation_rotations(ids: list[str], repeats: int) -> list[dict[str, list[str]]]:
+    """One 80/20 split per repeat, each validating on another fifth of the cases."""
+    fifth = len(ids) // 5
+    starts = [i * fifth for i in range(repeats)]
+    return [
+        {"train": ids[:start] + ids[start + fifth :], "val": ids[start : start + fifth]}
+        for start in starts
+    ]
+
+
+def report_fold(fold: int, predictions: list, test_rows: list[dict]) -> dict[str, float]:
+    """Print one fold's median DSC per race and sex; return its gaps (race - white, women - men)."""
+    by_group: dict[str, list[float]] = {}
+    attribute_of = {r["subject_id"]: (r["race"], r["sex"]) for r in test_rows}
+    for p in predictions:
+        for group in attribute_of[p.case_id.rsplit("_", 1)[0]]:
+            by_group.setdefault(group, []).append(p.ensemble_mean_dice)
+    median = {group: statistics.median(dice) for group, dice in by_group.items()}
+    for group, dice in by_group.items():
+        print(f"fold {fold}: {group:6s} median DSC {median[group]:.4f}  (n={len(dice)} cases)")
+    gaps = {f"{race} - white": median[race] - median["white"] for race in ("black", "asian")}
+    return {**gaps, "female - male": median["female"] - median["male"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--effect", action="append", default=[], help="RACE.KNOB=VALUE")
@@ -52,6 +78,7 @@ def main() -> None:
     parser.add_argument("--train-race", default="white", choices=("white", "black", "asian"))
     parser.add_argument("--train", type=int, default=32)
     parser.add_argument("--test", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=1, choices=range(1, 6))
     args = parser.parse_args()
     design = load_study_design(Path(__file__).parents[1] / "data" / "study.yaml")
     quick = design.profile("quick")
@@ -86,40 +113,33 @@ def main() -> None:
         test = [c for r in test_rows for c in write_subject(r, spec, root / "cases")]
         write_raw_dataset(train, DATASET, env)
         ids = sorted({c.case_id for c in train})
-        splits = [{"train": ids[len(ids) // 5 :], "val": ids[: len(ids) // 5]}]
+        splits = validation_rotations(ids, args.repeats)
         edits = PlanEdits.from_mapping(blocks["nnunet"])
         run_in_fresh_process(plan_and_preprocess, DATASET_ID, env, edits, splits)
         settings = TrainingSettings.from_mapping({**blocks["training"], "final_validation": False})
         training_started = time.monotonic()
-        run_in_fresh_process(train_fold, env, DATASET, 0, settings, "cpu")
+        for fold in range(args.repeats):
+            run_in_fresh_process(train_fold, env, DATASET, fold, settings, "cpu")
         training_seconds = time.monotonic() - training_started
-        predictions = run_in_fresh_process(
-            predict_ensemble,
-            env,
-            DATASET,
-            (0,),
-            test,
-            root / "predictions",
-            PredictionSettings.from_mapping(quick.prediction),
-            "cpu",
-        )
-    race_of = {r["subject_id"]: r["race"] for r in test_rows}
-    sex_of = {r["subject_id"]: r["sex"] for r in test_rows}
-    by_race: dict[str, list[float]] = {}
-    by_sex: dict[str, list[float]] = {}
-    for p in predictions:
-        subject = p.case_id.rsplit("_", 1)[0]
-        by_race.setdefault(race_of[subject], []).append(p.ensemble_mean_dice)
-        by_sex.setdefault(sex_of[subject], []).append(p.ensemble_mean_dice)
-    white = statistics.median(by_race["white"])
+        per_fold = [
+            run_in_fresh_process(
+                predict_ensemble,
+                env,
+                DATASET,
+                (fold,),
+                test,
+                root / f"predictions_{fold}",
+                PredictionSettings.from_mapping(quick.prediction),
+                "cpu",
+            )
+            for fold in range(args.repeats)
+        ]
     print(f"effects: {spec.effects}")
-    for race, dice in by_race.items():
-        print(
-            f"{race:6s} median DSC {statistics.median(dice):.4f}  gap to white "
-            f"{statistics.median(dice) - white:+.4f}  (n={len(dice)} cases)"
-        )
-    for sex, dice in sorted(by_sex.items()):
-        print(f"{sex:6s} median DSC {statistics.median(dice):.4f}  (n={len(dice)} cases)")
+    gaps = [report_fold(fold, predictions, test_rows) for fold, predictions in enumerate(per_fold)]
+    for name in gaps[0]:
+        values = ", ".join(f"{g[name]:+.4f}" for g in gaps)
+        median = statistics.median(g[name] for g in gaps)
+        print(f"gap {name}: median over {args.repeats} fold(s) {median:+.4f}  (folds: {values})")
     sexes = args.train_sex or "both sexes"
     print(f"trained on {len(train_rows)} {args.train_race} subjects ({sexes})")
     print(f"settings: {blocks}")
