@@ -19,11 +19,10 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import nibabel as nib
 import numpy as np
 
-from cmrbias_dagster.automation.replay import SensorReplay
+from cmrbias_dagster.automation.replay import SensorReplay, training_split_members
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.study_design import load_study_design
 from cmrbias_dagster.lib.synthetic import (
@@ -72,15 +71,6 @@ def add_subjects(
     return strata
 
 
-def split_members(database: Path) -> dict[str, list[str]]:
-    with duckdb.connect(str(database), read_only=True) as db:
-        rows = db.sql(
-            "select experiment || '|' || ratio, list(subject_id order by subject_id) "
-            "from cmrbias.training_split group by all"
-        ).fetchall()
-    return dict(rows)
-
-
 def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, object]:
     profile, design = args.profile, load_study_design(DEFAULT_STUDY_FILE)
     images = {"matrix": args.matrix, "pixel_mm": args.pixel_mm}
@@ -96,14 +86,14 @@ def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, obje
     mark_trained(daemon.instance, folds)
     training_cursor = daemon.tick("training_sensor", None).cursor
     database = folder / "work" / f"cmrbias_{profile}.duckdb"
-    before = split_members(database)
+    before = training_split_members(database)
 
     stratum = tuple(args.stratum.split("/")) if args.stratum else None
     strata = add_subjects(root, spec, args.new, seed, stratum)
     started = time.monotonic()
     waves, _ = daemon.until_quiet("cohort_sensor", cohort_cursor)
     retrain = daemon.tick("training_sensor", training_cursor).run_requests or []
-    after = split_members(database)
+    after = training_split_members(database)
     return {
         "newcomers": strata,
         "refresh_waves": [len(wave) for wave in waves],  # cohort_job, test sets, splits

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import nibabel as nib
 import numpy as np
 import pytest
 
-from cmrbias_dagster.automation.replay import SensorReplay
+from cmrbias_dagster.automation.replay import SensorReplay, training_split_members
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.refresh_plan import (
     CursorError,
@@ -102,15 +101,6 @@ def add_subjects(root: Path) -> None:
             table.write(",".join(str(row[column]) for column in DEMOGRAPHIC_COLUMNS) + "\n")
 
 
-def split_members(database: Path) -> dict[str, list[str]]:
-    with duckdb.connect(str(database), read_only=True) as db:
-        rows = db.sql(
-            "select experiment || '|' || ratio, list(subject_id order by subject_id) "
-            "from cmrbias.training_split group by all"
-        ).fetchall()
-    return dict(rows)
-
-
 @dataclass
 class Story:
     first_waves: list[list[str]]
@@ -143,13 +133,13 @@ def story(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Story:
     first_training = daemon.tick("training_sensor", None)
     idle_cohort = daemon.tick("cohort_sensor", cohort_cursor)
     idle_training = daemon.tick("training_sensor", first_training.cursor)
-    before = split_members(tmp / "work" / "cmrbias_tiny.duckdb")
+    before = training_split_members(tmp / "work" / "cmrbias_tiny.duckdb")
 
     add_subjects(root)
     new_cohort = daemon.tick("cohort_sensor", idle_cohort.cursor)
     daemon.run(new_cohort)
     refresh_waves, _ = daemon.until_quiet("cohort_sensor", new_cohort.cursor)
-    after = split_members(tmp / "work" / "cmrbias_tiny.duckdb")
+    after = training_split_members(tmp / "work" / "cmrbias_tiny.duckdb")
     changed_training = daemon.tick("training_sensor", idle_training.cursor)
     repeat_training = daemon.tick("training_sensor", changed_training.cursor)
     return Story(

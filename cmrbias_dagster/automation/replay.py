@@ -1,7 +1,10 @@
 """Sensor ticks evaluated and carried out in-process, as the daemon would: for tests, benchmarks
 and a user checking what the automation would request without starting a daemon."""
 
+from pathlib import Path
+
 import dagster as dg
+import duckdb
 
 
 class SensorReplay:
@@ -50,3 +53,13 @@ class SensorReplay:
             self.run(tick)
             cursor = tick.cursor
         return waves, tick.cursor
+
+
+def training_split_members(database: Path) -> dict[str, list[str]]:
+    """Each training split's sorted subject ids, keyed "experiment|ratio", from the DuckDB file."""
+    with duckdb.connect(str(database), read_only=True) as db:
+        rows = db.sql(
+            "select experiment || '|' || ratio, list(subject_id order by subject_id) "
+            "from cmrbias.training_split group by all"
+        ).fetchall()
+    return dict(rows)
