@@ -7,6 +7,7 @@ blocks too: --set training.epochs=8 --set nnunet.features_per_stage=[8,16,32,64]
 One fold is noisy (repeats differ by 2-3 DSC points); --repeats N trains N folds, each validating
 on another fifth of the training cases, and also prints the median of each gap over the folds.
 Run: python -m bench.effect_probe [--effect RACE.KNOB=VALUE ...] [--set BLOCK.KEY=VALUE ...]
+On a CUDA machine add --device cuda (same schedule; bench/device/run_effect_probes.sh runs many).
 """
 
 import argparse
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=32)
     parser.add_argument("--test", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=1, choices=range(1, 6))
+    parser.add_argument("--device", default="cpu", help="torch device for training and inference")
     args = parser.parse_args()
     design = load_study_design(Path(__file__).parents[1] / "data" / "study.yaml")
     quick = design.profile("quick")
@@ -119,7 +121,7 @@ def main() -> None:
         settings = TrainingSettings.from_mapping({**blocks["training"], "final_validation": False})
         training_started = time.monotonic()
         for fold in range(args.repeats):
-            run_in_fresh_process(train_fold, env, DATASET, fold, settings, "cpu")
+            run_in_fresh_process(train_fold, env, DATASET, fold, settings, args.device)
         training_seconds = time.monotonic() - training_started
         per_fold = [
             run_in_fresh_process(
@@ -130,7 +132,7 @@ def main() -> None:
                 test,
                 root / f"predictions_{fold}",
                 PredictionSettings.from_mapping(quick.prediction),
-                "cpu",
+                args.device,
             )
             for fold in range(args.repeats)
         ]
