@@ -77,7 +77,7 @@ def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, obje
     cohort = {**design.profile(profile).synthetic_cohort}
     cohort.update({key: value for key, value in images.items() if value is not None})
     spec = CohortSpec.from_mapping(cohort, seed=design.seed)
-    folds = design.profile(profile).folds
+    folds = design.profile(profile).trained_folds
     root = write_cohort(spec, folder / "cohort", workers=2)
     resources = build_resources(profile=profile, work_dir=folder / "work", cohort_root=root)
     defs, instance = build_definitions(resources, folds), dg.DagsterInstance.ephemeral()

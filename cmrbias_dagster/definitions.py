@@ -65,7 +65,7 @@ analysis_job = dg.define_asset_job(
 def build_definitions(
     resources: dict[str, object], n_folds: int, executor: dg.ExecutorDefinition | None = None
 ) -> dg.Definitions:
-    """The whole study for one profile's resources and number of folds; `executor` None keeps
+    """The whole study for one profile's resources and its trained folds; `executor` None keeps
     Dagster's default (local processes)."""
     return dg.Definitions(
         assets=[
@@ -100,5 +100,7 @@ def resources_from_environment() -> dict[str, object]:
 
 
 defs = build_definitions(
-    resources_from_environment(), STUDY_DESIGN.profile(PROFILE).folds, executor_from_environment()
+    resources_from_environment(),
+    STUDY_DESIGN.profile(PROFILE).trained_folds,
+    executor_from_environment(),
 )

@@ -51,7 +51,7 @@ def test_repo_study_design_loads() -> None:
     assert design.ratios == (0, 25, 50, 75, 100)
     assert design.experiment("race_black").groups == ("black", "white")
     paper = design.profile("paper")
-    assert (paper.train_size, paper.test_size, paper.folds) == (176, 84, 5)
+    assert (paper.train_size, paper.test_size, paper.folds, paper.trained_folds) == (176, 84, 5, 5)
     assert paper.synthetic_cohort["subjects"]["black"]["female"] == 119
     assert paper.nnunet == {"batch_size": 16}
 
@@ -60,6 +60,7 @@ def test_valid_mapping_parses_with_defaults() -> None:
     design = parse_study_design(VALID)
     assert design.seed == 7
     assert design.profile("quick").synthetic_cohort == {}
+    assert design.profile("quick").trained_folds == 5  # every fold unless the profile says
 
 
 @pytest.mark.parametrize("lookup", ["experiment", "profile"])
@@ -97,6 +98,9 @@ def test_unknown_name_lists_known_names(lookup: str) -> None:
             "profile 'quick': missing required field 'folds'",
         ),
         (("profiles", "quick", "folds"), 1, "'folds' must be at least 2"),
+        (("profiles", "quick", "trained_folds"), 0, r"'trained_folds' must be between 1 and"),
+        (("profiles", "quick", "trained_folds"), 6, r"'folds' \(5\), got 6"),
+        (("profiles", "quick", "trained_folds"), "1", "'trained_folds' must be an integer"),
         (("profiles", "quick", "train_size"), 0, "'train_size' must be positive"),
         (("profiles", "quick", "test_size"), -4, "'test_size' must be positive"),
         (("profiles", "quick", "test_size"), 22, "'test_size' must be divisible by 4"),

@@ -61,6 +61,7 @@ def design_table(study: StudyResource) -> pl.DataFrame:
         train=pl.lit(settings.train_size),
         test=pl.lit(settings.test_size),
         folds=pl.lit(settings.folds),
+        trained_folds=pl.lit(settings.trained_folds),
     )
 
 

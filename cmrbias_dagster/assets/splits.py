@@ -121,7 +121,8 @@ def cv_folds(
     training_split: pl.DataFrame, study: StudyResource
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Cross-validation folds grouped by subject (ED and ES together), stratified by group and
-    held value (by group alone when nothing is held)."""
+    held value (by group alone when nothing is held). The profile's first `trained_folds` are
+    trained and ensembled."""
     settings = study.settings()
     folds = assign_folds(training_split, settings.folds, study.design().seed)
     problems = split_checks.fold_problems(folds, nnunet_splits(folds))
@@ -131,6 +132,7 @@ def cv_folds(
         data_version=dg.DataVersion(table_version(folds, ["subject_id", "fold"])),
         metadata={
             "folds": settings.folds,
+            "trained_folds": settings.trained_folds,
             "per_fold": dg.MetadataValue.md(markdown_table(per_fold)),
         },
     )

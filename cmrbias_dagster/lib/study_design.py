@@ -49,6 +49,8 @@ class Profile:
     train_size: int
     test_size: int
     folds: int
+    # The first `trained_folds` cross-validation folds are trained and ensembled (all by default).
+    trained_folds: int
     # Raw mappings read by other modules; left out of the hash so a Profile stays hashable.
     synthetic_cohort: dict = field(default_factory=dict, hash=False)
     nnunet: dict = field(default_factory=dict, hash=False)
@@ -168,6 +170,13 @@ def _profile(name: Any, raw: Any, ratios: tuple[int, ...], per_group: int, sourc
         )
     if sizes["folds"] < 2:
         raise StudyDesignError(f"{where}: field 'folds' must be at least 2, got {sizes['folds']}")
+    trained = entry.get("trained_folds", sizes["folds"])
+    sizes["trained_folds"] = integer_field(trained, "trained_folds", where)
+    if not 1 <= sizes["trained_folds"] <= sizes["folds"]:
+        raise StudyDesignError(
+            f"{where}: field 'trained_folds' must be between 1 and 'folds' ({sizes['folds']}), "
+            f"got {sizes['trained_folds']}"
+        )
     train_size = sizes["train_size"]
     for ratio in ratios:
         first, remainder = divmod(train_size * ratio, 100)
