@@ -35,7 +35,7 @@ def test_every_job_resolves_for_the_active_profile() -> None:
 
     names = {job.name for job in defs.resolve_all_job_defs()}
     assert set(STUDY_JOBS) <= names
-    folds = STUDY_DESIGN.profile(PROFILE).folds
+    folds = STUDY_DESIGN.profile(PROFILE).trained_folds
     partition_assets = {
         key.to_user_string()
         for key in defs.resolve_job_def("partition_job").asset_layer.executable_asset_keys
