@@ -1,0 +1,69 @@
+"""One profile of the study design: sizes, folds and the raw blocks other modules read."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .study_design_fields import StudyDesignError, integer_field, mapping_field, required_field
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_size: int
+    test_size: int
+    folds: int
+    # The first `trained_folds` cross-validation folds are trained and ensembled (all by default).
+    trained_folds: int
+    # Raw mappings read by other modules; left out of the hash so a Profile stays hashable.
+    synthetic_cohort: dict = field(default_factory=dict, hash=False)
+    nnunet: dict = field(default_factory=dict, hash=False)
+    training: dict = field(default_factory=dict, hash=False)
+    prediction: dict = field(default_factory=dict, hash=False)
+
+
+def parse_profile(
+    name: Any, raw: Any, ratios: tuple[int, ...], per_group: int, source: str
+) -> Profile:
+    """A profile whose sizes split exactly into two groups of `per_group` strata at every ratio."""
+    where = f"{source}: profile {name!r}"
+    entry = mapping_field(raw, where)
+    sizes = {
+        key: integer_field(required_field(entry, key, where), key, where)
+        for key in ("train_size", "test_size", "folds")
+    }
+    for key in ("train_size", "test_size"):
+        if sizes[key] <= 0:
+            raise StudyDesignError(f"{where}: field {key!r} must be positive, got {sizes[key]}")
+    if sizes["test_size"] % (2 * per_group):
+        strata = "two groups x two held values" if per_group == 2 else "two groups"
+        raise StudyDesignError(
+            f"{where}: field 'test_size' must be divisible by {2 * per_group} ({strata}), "
+            f"got {sizes['test_size']}"
+        )
+    if sizes["folds"] < 2:
+        raise StudyDesignError(f"{where}: field 'folds' must be at least 2, got {sizes['folds']}")
+    trained = entry.get("trained_folds", sizes["folds"])
+    sizes["trained_folds"] = integer_field(trained, "trained_folds", where)
+    if not 1 <= sizes["trained_folds"] <= sizes["folds"]:
+        raise StudyDesignError(
+            f"{where}: field 'trained_folds' must be between 1 and 'folds' ({sizes['folds']}), "
+            f"got {sizes['trained_folds']}"
+        )
+    train_size = sizes["train_size"]
+    for ratio in ratios:
+        first, remainder = divmod(train_size * ratio, 100)
+        if remainder or first % per_group or (train_size - first) % per_group:
+            rule = "even integers so the held attribute is 50/50" if per_group == 2 else "integers"
+            raise StudyDesignError(
+                f"{where}: field 'train_size' {train_size} at ratio {ratio} gives "
+                f"{train_size * ratio / 100:g} and {train_size - train_size * ratio / 100:g} "
+                f"subjects per group; both must be {rule}"
+            )
+    return Profile(
+        name=str(name),
+        synthetic_cohort=dict(mapping_field(entry.get("synthetic_cohort") or {}, where)),
+        nnunet=dict(mapping_field(entry.get("nnunet") or {}, where)),
+        training=dict(mapping_field(entry.get("training") or {}, where)),
+        prediction=dict(mapping_field(entry.get("prediction") or {}, where)),
+        **sizes,
+    )
