@@ -5,7 +5,7 @@ Generates the profile's synthetic cohort into a temporary folder, then runs the 
 a time) with DAGSTER_HOME, CMRBIAS_WORK_DIR and CMRBIAS_COHORT_ROOT pointing into that folder, so
 the project's own `.dagster_home` and `data/` are never touched. Prints the runner's lines as they
 come, then the cohort time, the time of each job summed over its partitions, and the total.
-Run: python -m bench.quick_study [--profile quick] [--keep DIR]   (quick: ~22 min on 2 cores)
+Run: python -m bench.quick_study [--profile quick] [--keep DIR]   (quick: ~20 min on 2 cores)
 """
 
 import argparse
