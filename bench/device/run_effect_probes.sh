@@ -4,7 +4,8 @@
 # in one device call instead of one noisy fold a minute-and-a-half on the 2-core CPU.
 #   here:   bash bench/device/fetch_wheels.sh
 #   there:  bash bench/device/run_effect_probes.sh     (with .whl carried along)
-# Probes are the PROBES lines below ("name: effect_probe arguments"), or a file named in $PROBES.
+# Probes are the lines of default_probes below ("name: effect_probe arguments"; the first H200 call
+# of 2026-11-27: 300 vs 600 iterations), or a file named in $PROBES.
 # Results in $OUT (or /tmp/effect_probes): summary.txt (each probe's gap lines) and logs.tar.gz.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,21 +26,23 @@ fi
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nnUNet_compile=false \
   nnUNet_def_n_proc=1 nnUNet_n_proc_DA=0
 DEVICE=${DEVICE:-cuda}
-PROBE_LINES=$(cat "${PROBES:-/dev/stdin}" 2>/dev/null <<'EOF'
-sex_24: --train-sex male --train 30
-sex_38: --train-sex male --train 48
-sex_76: --train-sex male --train 96
+default_probes() {
+  cat <<'EOF'
+sex_24_300it: --train-sex male --train 30 --set training.epochs=12
+sex_38_300it: --train-sex male --train 48 --set training.epochs=12
+sex_76_300it: --train-sex male --train 96 --set training.epochs=12
 sex_24_600it: --train-sex male --train 30 --set training.epochs=24
 sex_38_600it: --train-sex male --train 48 --set training.epochs=24
-sex_38_1.8mm: --train-sex male --train 48 --set synthetic_cohort.pixel_mm=1.8 --set synthetic_cohort.matrix=72
-race_24: --train 30
-race_38: --train 48
-race_76: --train 96
+sex_38_300it_1.8mm: --train-sex male --train 48 --set synthetic_cohort.pixel_mm=1.8 --set synthetic_cohort.matrix=72 --set training.epochs=12
+race_24_300it: --train 30 --set training.epochs=12
+race_38_300it: --train 48 --set training.epochs=12
+race_76_300it: --train 96 --set training.epochs=12
 race_24_600it: --train 30 --set training.epochs=24
 race_38_600it: --train 48 --set training.epochs=24
-race_38_1.8mm: --train 48 --set synthetic_cohort.pixel_mm=1.8 --set synthetic_cohort.matrix=72
+race_38_300it_1.8mm: --train 48 --set synthetic_cohort.pixel_mm=1.8 --set synthetic_cohort.matrix=72 --set training.epochs=12
 EOF
-)
+}
+PROBE_LINES=$(if [[ -n "${PROBES:-}" ]]; then cat "$PROBES"; else default_probes; fi)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$RESULTS/gpu.txt" 2>&1 || true
 pids=()
 while IFS=: read -r name arguments; do
