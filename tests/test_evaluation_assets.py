@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets.evaluation import predictions_folder
+from cmrbias_dagster.assets.measures import predictions_folder
 from tests.conftest import PLANNED_PARTITION
 
 

@@ -7,7 +7,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from cmrbias_dagster.assets.analysis import group_order
-from cmrbias_dagster.assets.evaluation import predictions_folder
+from cmrbias_dagster.assets.measures import predictions_folder
 from cmrbias_dagster.lib import plots
 from cmrbias_dagster.lib.evaluation import load_labels, prediction_path
 from cmrbias_dagster.lib.exports import write_atomically
