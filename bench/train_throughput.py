@@ -27,10 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.throughput_data import DATASET, build_partition
+from cmrbias_dagster.lib.fold_records import fold_folder
 from cmrbias_dagster.lib.gpu_lease import lease_gpu, visible_gpus
 from cmrbias_dagster.lib.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet_training import fold_folder, train_fold
+from cmrbias_dagster.lib.nnunet_training import train_fold
 from cmrbias_dagster.lib.study_design import load_study_design
 from cmrbias_dagster.lib.training_settings import TrainingSettings
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from cmrbias_dagster.lib.nnunet_training import fold_folder
+from cmrbias_dagster.lib.fold_records import fold_folder
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 

@@ -6,7 +6,8 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 
 from cmrbias_dagster.assets.nnunet import nnunet_environment, nnunet_plans, partition_dataset
 from cmrbias_dagster.executors import gpu_pod_tags
-from cmrbias_dagster.lib.nnunet_training import FoldResult, train_fold
+from cmrbias_dagster.lib.fold_records import FoldResult
+from cmrbias_dagster.lib.nnunet_training import train_fold
 from cmrbias_dagster.lib.render import markdown_image
 from cmrbias_dagster.lib.training_settings import TrainingSettings
 from cmrbias_dagster.partitions import study_partitions

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cmrbias_dagster.lib.fold_records import TRAINER_FOLDER
 from cmrbias_dagster.lib.folders import replace_folder, staging_folder
 from cmrbias_dagster.lib.metrics import dice_per_class
 from cmrbias_dagster.lib.nnunet_dataset import Case, NnunetEnvironment
-from cmrbias_dagster.lib.nnunet_training import TRAINER_FOLDER
 from cmrbias_dagster.lib.postprocess import keep_largest_component
 from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
 
