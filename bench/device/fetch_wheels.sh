@@ -3,8 +3,8 @@
 # ignored) the wheels a bare CUDA machine lacks for the throughput benchmark, for its Python 3.12,
 # x86-64. Its image already holds torch, numpy, scipy, scikit-image, scikit-learn, pandas, timm,
 # torchvision, matplotlib, seaborn, pyyaml, requests, httpx, rich, msgpack and tqdm. SimpleITK (~50 MB)
-# and Polars (~40 MB) do not fit the carry limit: run_throughput.sh puts empty placeholders in their
-# place (nnU-Net reads the data with NibabelIO, and the benchmark never calls Polars).
+# and Polars (~40 MB) do not fit the carry limit: bench/device/carried_wheels.sh puts empty
+# placeholders in their place (nnU-Net reads the data with NibabelIO; no benchmark calls Polars).
 # batchgenerators' own dependencies future and unittest2 are left out: it imports neither on
 # Python 3, and unittest2's `argparse` backport would shadow the standard library's.
 set -euo pipefail

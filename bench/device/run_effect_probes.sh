@@ -11,17 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RESULTS=${OUT:-/tmp/effect_probes}
 mkdir -p "$RESULTS" /tmp/probe_logs
-if compgen -G '.whl/*.whl' >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  for module in SimpleITK polars; do
-    python3 -c "import $module" 2>/dev/null && continue
-    mkdir -p "/tmp/site/$module"
-    echo '"""Placeholder: the effect probe never calls this package."""' \
-      >"/tmp/site/$module/__init__.py"
-  done
-  export PYTHONPATH=/tmp/site:$PWD
-fi
+source bench/device/carried_wheels.sh
 # One core per probe; nnU-Net compiles nothing (65 s a process) and exports in-process.
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nnUNet_compile=false \
   nnUNet_def_n_proc=1 nnUNet_n_proc_DA=0

@@ -12,17 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RESULTS=${OUT:-/tmp/throughput}
 mkdir -p "$RESULTS"
-if compgen -G '.whl/*.whl' >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl
-  for module in SimpleITK polars; do
-    python3 -c "import $module" 2>/dev/null && continue
-    mkdir -p "/tmp/site/$module"
-    echo '"""Placeholder: the throughput benchmark never calls this package."""' \
-      >"/tmp/site/$module/__init__.py"
-  done
-  export PYTHONPATH=/tmp/site:$PWD
-fi
+source bench/device/carried_wheels.sh
 export PYTHONUNBUFFERED=1 nnUNet_def_n_proc=${nnUNet_def_n_proc:-8}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$RESULTS/gpu.txt"
 # Whatever was measured comes back, also when the run fails or is stopped.

@@ -19,6 +19,15 @@ from cmrbias_dagster.resources import StudyResource
 
 TEST_SET = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
 PARTITION_COLUMNS = {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}}
+# What both tables share: one DuckDB table per partition, read from the ensemble's predictions.
+FROM_PREDICTIONS = {
+    "partitions_def": study_partitions,
+    "group_name": "evaluation",
+    "kinds": {"polars", "duckdb"},
+    "ins": TEST_SET,
+    "deps": [dg.AssetKey("ensemble_prediction")],
+    "metadata": PARTITION_COLUMNS,
+}
 
 
 def predictions_folder(study: StudyResource, partition_key: str) -> Path:
@@ -36,12 +45,7 @@ def with_partition(table: pl.DataFrame, test_set: pl.DataFrame, partition_key: s
 
 
 @dg.asset(
-    partitions_def=study_partitions,
-    group_name="evaluation",
-    kinds={"polars", "duckdb"},
-    ins=TEST_SET,
-    deps=[dg.AssetKey("ensemble_prediction")],
-    metadata=PARTITION_COLUMNS,
+    **FROM_PREDICTIONS,
     check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="segmentation_metrics")],
 )
 def segmentation_metrics(
@@ -85,14 +89,7 @@ def segmentation_metrics(
     )
 
 
-@dg.asset(
-    partitions_def=study_partitions,
-    group_name="evaluation",
-    kinds={"polars", "duckdb"},
-    ins=TEST_SET,
-    deps=[dg.AssetKey("ensemble_prediction")],
-    metadata=PARTITION_COLUMNS,
-)
+@dg.asset(**FROM_PREDICTIONS)
 def clinical_measures(
     context: dg.AssetExecutionContext,
     test_set: pl.DataFrame,
