@@ -9,9 +9,9 @@ from cmrbias_dagster.lib.training_settings import TrainingSettings
 def test_paper_defaults_and_fingerprint() -> None:
     paper = TrainingSettings.from_mapping({"epochs": 500, "iterations_per_epoch": 250})
     assert paper == TrainingSettings()
-    quick = TrainingSettings.from_mapping({"epochs": 10, "augmentation_workers": 0})
+    quick = TrainingSettings.from_mapping({"epochs": 10, "augmentation_workers": 0, "threads": 1})
     assert quick.fingerprint() != paper.fingerprint()
-    # How augmentation runs does not change what is trained, so it must not force a retrain.
+    # How augmentation and torch's threads run does not change what is trained: no retrain.
     assert quick.fingerprint() == TrainingSettings(epochs=10).fingerprint()
     assert PredictionSettings.from_mapping(None) == PredictionSettings(mirroring=True)
 
@@ -27,6 +27,7 @@ def test_paper_defaults_and_fingerprint() -> None:
         (lambda: TrainingSettings.from_mapping({"epochs": 0}), "'epochs' must be a positive"),
         (lambda: TrainingSettings.from_mapping({"save_every": True}), "'save_every' must be"),
         (lambda: TrainingSettings.from_mapping({"augmentation_workers": -1}), "must be >= 0"),
+        (lambda: TrainingSettings.from_mapping({"threads": 0}), "'threads' must be >= 1, got 0"),
     ],
 )
 def test_bad_blocks_are_refused(build, message: str) -> None:

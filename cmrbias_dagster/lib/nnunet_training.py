@@ -66,6 +66,8 @@ def _build_trainer(
     plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
     dataset_json = json.loads((preprocessed / "dataset.json").read_text())
     plans["continue_training"] = resume
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
     trainer = nnUNetTrainer(plans, "2d", fold, dataset_json, torch.device(device))
     # Set before initialize(): the poly learning-rate schedule is built from num_epochs there.
     trainer.num_epochs = settings.epochs

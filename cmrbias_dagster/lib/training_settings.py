@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
 
+HOW_NOT_WHAT = ("augmentation_workers", "threads")
+
 
 @dataclass(frozen=True)
 class TrainingSettings:
@@ -18,6 +20,7 @@ class TrainingSettings:
     save_every: int = 50  # epochs between resumable checkpoints
     final_validation: bool = True  # nnU-Net's full validation of the fold: real Dice per class
     augmentation_workers: int | None = None  # nnUNet_n_proc_DA; 0 = augment in-process (small CPUs)
+    threads: int | None = None  # torch threads of the training process; None: torch's default
 
     def __post_init__(self) -> None:
         for name in ("epochs", "iterations_per_epoch", "val_iterations_per_epoch", "save_every"):
@@ -26,13 +29,12 @@ class TrainingSettings:
                 raise ValueError(
                     f"training setting {name!r} must be a positive integer, got {value!r}"
                 )
-        workers = self.augmentation_workers
-        if workers is not None and (
-            isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
-        ):
-            raise ValueError(
-                f"training setting 'augmentation_workers' must be >= 0, got {workers!r}"
-            )
+        for name, least in (("augmentation_workers", 0), ("threads", 1)):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < least
+            ):
+                raise ValueError(f"training setting {name!r} must be >= {least}, got {value!r}")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "TrainingSettings":
@@ -40,6 +42,7 @@ class TrainingSettings:
         return settings_from_mapping(cls, mapping, "training")
 
     def fingerprint(self) -> str:
-        """A hash of the settings that change what is trained (not of how augmentation is run)."""
-        relevant = {k: v for k, v in asdict(self).items() if k != "augmentation_workers"}
+        """A hash of the settings that change what is trained (not of how many processes and
+        threads do the work)."""
+        relevant = {k: v for k, v in asdict(self).items() if k not in HOW_NOT_WHAT}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
