@@ -1,11 +1,14 @@
-"""`make study`: run the whole study on the active profile, in this process, one job at a time.
+"""`make study`: run the whole study on the active profile, in this process, job after job.
 
 Each job runs once per partition key and is recorded in DAGSTER_HOME, so `dagster dev` shows every
-materialisation afterwards. No daemon is needed.
+materialisation afterwards. No daemon is needed. A profile's `parallel_runs` partitions run at once
+(threads of this process; the nnU-Net work itself runs in fresh processes).
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 
 import dagster as dg
 
@@ -24,29 +27,63 @@ def run_study(
     instance: dg.DagsterInstance,
     jobs: Sequence[str] = STUDY_JOBS,
     log: Callable[[str], None] = print,
+    parallel_runs: int = 1,
 ) -> None:
-    """Execute each job for every one of its partitions; stop at the first failed run."""
+    """Execute each job for every one of its partitions, up to `parallel_runs` partitions at a
+    time; after the first failed run start no other and raise SystemExit."""
     for name in jobs:
         job = defs.resolve_job_def(name)
         keys = job.partitions_def.get_partition_keys() if job.partitions_def else [None]
-        for index, key in enumerate(keys, start=1):
-            started = time.monotonic()
-            result = job.execute_in_process(
-                instance=instance, partition_key=key, raise_on_error=False
-            )
+        execute = partial(_execute, job, instance)
+        for index, key, success, seconds in _in_parallel(execute, keys, parallel_runs):
             where = f" partition {key} ({index}/{len(keys)})" if key else ""
-            if not result.success:
+            if not success:
                 raise SystemExit(f"[study] {name}{where} failed; see the run in the UI (make ui)")
-            log(f"[study] {name}{where} done in {time.monotonic() - started:.1f} s")
+            log(f"[study] {name}{where} done in {seconds:.1f} s")
+
+
+def _execute(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, key: str | None
+) -> tuple[bool, float]:
+    started = time.monotonic()
+    result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+    return result.success, time.monotonic() - started
+
+
+def _in_parallel(execute: Callable, keys: list, workers: int) -> Iterator[tuple]:
+    """Yield (index, key, *execute(key)) as runs finish, at most `workers` running at once. A run
+    starts only when the caller asks for the next result, so none starts after a failed one."""
+    if workers <= 1:
+        for index, key in enumerate(keys, start=1):
+            yield index, key, *execute(key)
+        return
+    waiting = iter(enumerate(keys, start=1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: dict[Future, tuple[int, object]] = {}
+
+        def start_next() -> None:
+            for index, key in waiting:
+                running[pool.submit(execute, key)] = (index, key)
+                return
+
+        for _ in range(workers):
+            start_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f][0]):
+                index, key = running.pop(future)
+                yield index, key, *future.result()
+                start_next()
 
 
 def main() -> None:
     from cmrbias_dagster.assets.report import report_file
-    from cmrbias_dagster.definitions import PROFILE, defs
+    from cmrbias_dagster.definitions import PROFILE, STUDY_DESIGN, defs
 
     started = time.monotonic()
+    parallel_runs = STUDY_DESIGN.profile(PROFILE).parallel_runs
     with dg.DagsterInstance.get() as instance:
-        run_study(defs, instance)
+        run_study(defs, instance, parallel_runs=parallel_runs)
     minutes = (time.monotonic() - started) / 60
     print(f"[study] profile {PROFILE} done in {minutes:.1f} min; browse it with `make ui`")
     print(f"[study] report: {report_file(defs.resources['study'])}")

@@ -61,6 +61,7 @@ def test_valid_mapping_parses_with_defaults() -> None:
     assert design.seed == 7
     assert design.profile("quick").synthetic_cohort == {}
     assert design.profile("quick").trained_folds == 5  # every fold unless the profile says
+    assert design.profile("quick").parallel_runs == 1  # one partition at a time unless it says
 
 
 @pytest.mark.parametrize("lookup", ["experiment", "profile"])
@@ -101,6 +102,8 @@ def test_unknown_name_lists_known_names(lookup: str) -> None:
         (("profiles", "quick", "trained_folds"), 0, r"'trained_folds' must be between 1 and"),
         (("profiles", "quick", "trained_folds"), 6, r"'folds' \(5\), got 6"),
         (("profiles", "quick", "trained_folds"), "1", "'trained_folds' must be an integer"),
+        (("profiles", "quick", "parallel_runs"), 0, "'parallel_runs' must be at least 1, got 0"),
+        (("profiles", "quick", "parallel_runs"), 1.5, "'parallel_runs' must be an integer"),
         (("profiles", "quick", "train_size"), 0, "'train_size' must be positive"),
         (("profiles", "quick", "test_size"), -4, "'test_size' must be positive"),
         (("profiles", "quick", "test_size"), 22, "'test_size' must be divisible by 4"),

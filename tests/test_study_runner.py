@@ -56,3 +56,31 @@ def test_runner_stops_at_the_first_failed_run(tmp_path: Path) -> None:
     with dg.DagsterInstance.ephemeral() as instance, pytest.raises(SystemExit, match="cohort_job"):
         run_study(build_definitions(resources, n_folds=2), instance, log=lines.append)
     assert lines == [lines[0]] and lines[0].startswith("[study] observe_cohort_job done")
+
+
+def test_parallel_runs_materialise_every_partition(tiny_cohort: Path, tmp_path: Path) -> None:
+    resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tiny_cohort)
+    defs = build_definitions(resources, n_folds=2)
+    lines: list[str] = []
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        run_study(defs, instance, jobs=STUDY_JOBS[:2], log=lines.append)
+        run_study(defs, instance, jobs=["experiment_job"], log=lines.append, parallel_runs=2)
+        tested = instance.get_materialized_partitions(dg.AssetKey("test_set"))
+        runs = instance.get_runs()
+    finished = sorted(line.split(" (")[0] for line in lines[2:])
+    assert finished == [
+        f"[study] experiment_job partition {key}" for key in ("race_asian", "race_black", "sex")
+    ]
+    assert tested == {"sex", "race_black", "race_asian"} and len(runs) == 5
+
+
+def test_parallel_runs_start_no_run_after_a_failure(tmp_path: Path) -> None:
+    resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tmp_path / "none")
+    defs = build_definitions(resources, n_folds=2)
+    with (
+        dg.DagsterInstance.local_temp(str(tmp_path)) as instance,
+        pytest.raises(SystemExit, match="experiment_job partition"),
+    ):
+        # No subject manifest: every test_set run fails; the third partition never starts.
+        run_study(defs, instance, jobs=["experiment_job"], parallel_runs=2)
+    assert len(instance.get_runs()) == 2

@@ -14,6 +14,8 @@ class Profile:
     folds: int
     # The first `trained_folds` cross-validation folds are trained and ensembled (all by default).
     trained_folds: int
+    # Partitions `make study` runs at once, and nnU-Net steps at once on a CPU-only machine.
+    parallel_runs: int = 1
     # Raw mappings read by other modules; left out of the hash so a Profile stays hashable.
     synthetic_cohort: dict = field(default_factory=dict, hash=False)
     nnunet: dict = field(default_factory=dict, hash=False)
@@ -48,6 +50,11 @@ def parse_profile(
         raise StudyDesignError(
             f"{where}: field 'trained_folds' must be between 1 and 'folds' ({sizes['folds']}), "
             f"got {sizes['trained_folds']}"
+        )
+    sizes["parallel_runs"] = integer_field(entry.get("parallel_runs", 1), "parallel_runs", where)
+    if sizes["parallel_runs"] < 1:
+        raise StudyDesignError(
+            f"{where}: field 'parallel_runs' must be at least 1, got {sizes['parallel_runs']}"
         )
     train_size = sizes["train_size"]
     for ratio in ratios:

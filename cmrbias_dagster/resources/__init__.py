@@ -42,12 +42,14 @@ def build_resources(
     study_file: Path = DEFAULT_STUDY_FILE,
     device: str = "auto",
 ) -> dict[str, object]:
-    """Resources for one profile: study design, cohort, training device and the DuckDB file."""
+    """Resources for one profile: study design, cohort, training device and the DuckDB file.
+    On a CPU-only machine the profile's `parallel_runs` nnU-Net steps run at once."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
+    study = StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir))
     return {
-        "study": StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir)),
+        "study": study,
         "cohort": cohort_from_environment(cohort_root or default_cohort_root(profile)),
-        "training": TrainingResource(device=device),
+        "training": TrainingResource(device=device, cpu_slots=study.settings().parallel_runs),
         "io_manager": DuckDBPolarsTables(
             database=str(Path(work_dir) / f"cmrbias_{profile}.duckdb"), schema="cmrbias"
         ),

@@ -1,9 +1,18 @@
-"""The DuckDB I/O manager for Polars tables, keeping empty tables as empty tables."""
+"""The DuckDB I/O manager for Polars tables, keeping empty tables as empty tables.
 
-from collections.abc import Sequence
+Runs that share the file take turns: two partitions writing one partitioned table at once make
+DuckDB refuse one of them (a write-write conflict between threads of one process, a file lock
+between processes), so every load and store holds an exclusive lock on `<database>.lock`.
+"""
+
+import fcntl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import polars as pl
-from dagster import OutputContext
+from dagster import InputContext, IOManager, OutputContext
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from dagster_duckdb import DuckDBIOManager
 from dagster_duckdb_polars import DuckDBPolarsTypeHandler
@@ -38,6 +47,9 @@ class DuckDBPolarsTables(DuckDBIOManager):
     def _is_dagster_maintained(cls) -> bool:
         return False
 
+    def create_io_manager(self, context) -> IOManager:
+        return OneAtATime(super().create_io_manager(context), Path(f"{self.database}.lock"))
+
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [PolarsTableHandler()]
@@ -45,3 +57,28 @@ class DuckDBPolarsTables(DuckDBIOManager):
     @staticmethod
     def default_load_type() -> type:
         return pl.DataFrame
+
+
+class OneAtATime(IOManager):
+    """Wraps an I/O manager so that one load or store at a time touches the database."""
+
+    def __init__(self, inner: IOManager, lock_file: Path) -> None:
+        self.inner, self.lock_file = inner, lock_file
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        with exclusive(self.lock_file):
+            self.inner.handle_output(context, obj)
+
+    def load_input(self, context: InputContext) -> Any:
+        with exclusive(self.lock_file):
+            return self.inner.load_input(context)
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an flock on `lock_file`; each call opens its own descriptor, so threads of one process
+    exclude each other as processes do, and a killed holder's lock is dropped by the kernel."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

@@ -19,7 +19,7 @@ class TrainingResource(dg.ConfigurableResource):
 
     device: str = "auto"
     folds_per_gpu: int = 5
-    cpu_slots: int = 1  # nnU-Net steps at once on a CPU-only machine (each uses every core)
+    cpu_slots: int = 1  # nnU-Net steps at once on a CPU-only machine (a profile's parallel_runs)
     gpus: list[str] = []  # empty: every GPU CUDA can see
     lock_dir: str = ""  # empty: $DAGSTER_HOME/device_leases
 
