@@ -1,13 +1,15 @@
 """`make study`: run the whole study on the active profile, in this process, job after job.
 
 Each job runs once per partition key and is recorded in DAGSTER_HOME, so `dagster dev` shows every
-materialisation afterwards. No daemon is needed. A profile's `parallel_runs` partitions run at once
-(threads of this process; the nnU-Net work itself runs in fresh processes).
+materialisation afterwards. No daemon is needed. A profile's `parallel_runs` partitions run at once,
+in worker processes: Dagster configures Python logging at the start of every run, which can
+deadlock against another run logging in a thread of the same process.
 """
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import partial
 
 import dagster as dg
@@ -29,13 +31,22 @@ def run_study(
     log: Callable[[str], None] = print,
     parallel_runs: int = 1,
 ) -> None:
-    """Execute each job for every one of its partitions, up to `parallel_runs` partitions at a
-    time; after the first failed run start no other and raise SystemExit."""
+    """Execute each job for every one of its partitions; after the first failed run start no other
+    and raise SystemExit. With `parallel_runs` > 1 a partitioned job's runs execute that many at
+    a time in worker processes, which load the code location and the instance from the
+    environment (CMRBIAS_PROFILE and the other CMRBIAS_ variables, DAGSTER_HOME): `defs` and
+    `instance` must be those."""
     for name in jobs:
         job = defs.resolve_job_def(name)
         keys = job.partitions_def.get_partition_keys() if job.partitions_def else [None]
-        execute = partial(_execute, job, instance)
-        for index, key, success, seconds in _in_parallel(execute, keys, parallel_runs):
+        if parallel_runs > 1 and len(keys) > 1:
+            results = _in_worker_processes(partial(_execute_named, name), keys, parallel_runs)
+        else:
+            results = (
+                (index, key, *_execute(job, instance, key))
+                for index, key in enumerate(keys, start=1)
+            )
+        for index, key, success, seconds in results:
             where = f" partition {key} ({index}/{len(keys)})" if key else ""
             if not success:
                 raise SystemExit(f"[study] {name}{where} failed; see the run in the UI (make ui)")
@@ -50,15 +61,19 @@ def _execute(
     return result.success, time.monotonic() - started
 
 
-def _in_parallel(execute: Callable, keys: list, workers: int) -> Iterator[tuple]:
+def _execute_named(job_name: str, key: str | None) -> tuple[bool, float]:
+    from cmrbias_dagster.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        return _execute(defs.resolve_job_def(job_name), instance, key)
+
+
+def _in_worker_processes(execute: Callable, keys: list, workers: int) -> Iterator[tuple]:
     """Yield (index, key, *execute(key)) as runs finish, at most `workers` running at once. A run
     starts only when the caller asks for the next result, so none starts after a failed one."""
-    if workers <= 1:
-        for index, key in enumerate(keys, start=1):
-            yield index, key, *execute(key)
-        return
     waiting = iter(enumerate(keys, start=1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         running: dict[Future, tuple[int, object]] = {}
 
         def start_next() -> None:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from cmrbias_dagster.definitions import build_definitions
@@ -58,13 +59,28 @@ def test_runner_stops_at_the_first_failed_run(tmp_path: Path) -> None:
     assert lines == [lines[0]] and lines[0].startswith("[study] observe_cohort_job done")
 
 
-def test_parallel_runs_materialise_every_partition(tiny_cohort: Path, tmp_path: Path) -> None:
-    resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tiny_cohort)
-    defs = build_definitions(resources, n_folds=2)
+@pytest.fixture
+def environment_study(tiny_cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The tiny profile as the environment describes it, which parallel runs' workers load."""
+    variables = {
+        "CMRBIAS_PROFILE": "tiny",
+        "CMRBIAS_WORK_DIR": str(tmp_path / "work"),
+        "CMRBIAS_COHORT_ROOT": str(tiny_cohort),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    resources = build_resources(profile="tiny", work_dir=tmp_path / "work", cohort_root=tiny_cohort)
+    return build_definitions(resources, n_folds=2)
+
+
+def test_parallel_runs_materialise_every_partition(environment_study) -> None:
     lines: list[str] = []
-    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
-        run_study(defs, instance, jobs=STUDY_JOBS[:2], log=lines.append)
-        run_study(defs, instance, jobs=["experiment_job"], log=lines.append, parallel_runs=2)
+    with dg.DagsterInstance.get() as instance:
+        run_study(environment_study, instance, jobs=STUDY_JOBS[:2], log=lines.append)
+        run_study(
+            environment_study, instance, ["experiment_job"], log=lines.append, parallel_runs=2
+        )
         tested = instance.get_materialized_partitions(dg.AssetKey("test_set"))
         runs = instance.get_runs()
     finished = sorted(line.split(" (")[0] for line in lines[2:])
@@ -74,13 +90,13 @@ def test_parallel_runs_materialise_every_partition(tiny_cohort: Path, tmp_path: 
     assert tested == {"sex", "race_black", "race_asian"} and len(runs) == 5
 
 
-def test_parallel_runs_start_no_run_after_a_failure(tmp_path: Path) -> None:
-    resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tmp_path / "none")
-    defs = build_definitions(resources, n_folds=2)
+def test_parallel_runs_start_no_run_after_a_failure(environment_study, tmp_path: Path) -> None:
+    # An empty database: loading the subject manifest fails at once instead of retrying connects.
+    duckdb.connect(str(tmp_path / "work" / "cmrbias_tiny.duckdb")).close()
     with (
-        dg.DagsterInstance.local_temp(str(tmp_path)) as instance,
+        dg.DagsterInstance.get() as instance,
         pytest.raises(SystemExit, match="experiment_job partition"),
     ):
-        # No subject manifest: every test_set run fails; the third partition never starts.
-        run_study(defs, instance, jobs=["experiment_job"], parallel_runs=2)
+        # No subject manifest: every test_set run fails; the third never starts.
+        run_study(environment_study, instance, ["experiment_job"], parallel_runs=2)
     assert len(instance.get_runs()) == 2

@@ -2,7 +2,9 @@
 
 Runs that share the file take turns: two partitions writing one partitioned table at once make
 DuckDB refuse one of them (a write-write conflict between threads of one process, a file lock
-between processes), so every load and store holds an exclusive lock on `<database>.lock`.
+between processes), so every load and store holds an exclusive lock on `<database>.lock`. And a
+connection is closed even when the load or store fails: left open, it keeps the file locked for
+every other process until this one exits.
 """
 
 import fcntl
@@ -13,8 +15,9 @@ from typing import Any
 
 import polars as pl
 from dagster import InputContext, IOManager, OutputContext
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb import DuckDBIOManager
+from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_polars import DuckDBPolarsTypeHandler
 
 
@@ -48,7 +51,15 @@ class DuckDBPolarsTables(DuckDBIOManager):
         return False
 
     def create_io_manager(self, context) -> IOManager:
-        return OneAtATime(super().create_io_manager(context), Path(f"{self.database}.lock"))
+        tables = DbIOManager(
+            db_client=ClosingDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBIOManager",
+        )
+        return OneAtATime(tables, Path(f"{self.database}.lock"))
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -57,6 +68,19 @@ class DuckDBPolarsTables(DuckDBIOManager):
     @staticmethod
     def default_load_type() -> type:
         return pl.DataFrame
+
+
+class ClosingDuckDbClient(DuckDbClient):
+    """dagster-duckdb's client, but the connection is closed also when the work inside raises."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice: TableSlice) -> Iterator[Any]:
+        connection = DuckDbClient.connect(context, table_slice).__enter__()
+        try:
+            yield connection
+        finally:
+            connection.close()
 
 
 class OneAtATime(IOManager):
