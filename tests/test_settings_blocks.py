@@ -28,6 +28,7 @@ def test_paper_defaults_and_fingerprint() -> None:
         (lambda: TrainingSettings.from_mapping({"save_every": True}), "'save_every' must be"),
         (lambda: TrainingSettings.from_mapping({"augmentation_workers": -1}), "must be >= 0"),
         (lambda: TrainingSettings.from_mapping({"threads": 0}), "'threads' must be >= 1, got 0"),
+        (lambda: PredictionSettings.from_mapping({"threads": "2"}), "'threads' must be >= 1"),
     ],
 )
 def test_bad_blocks_are_refused(build, message: str) -> None:

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from cmrbias_dagster.lib.fold_records import fold_folder
-from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 
 DATASET = "Dataset511_race_black_25"
@@ -116,3 +116,16 @@ study = StudyResource(study_file=sys.argv[1], profile="tiny", work_dir=sys.argv[
 settings = TrainingSettings.from_mapping(study.settings().training)
 train_fold(nnunet_environment(study), "Dataset511_race_black_25", 1, settings, "cpu")
 """
+
+
+def test_cpu_slots_follow_the_profiles_parallel_runs(tmp_path: Path) -> None:
+    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
+    design["profiles"]["tiny"]["parallel_runs"] = 3
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(design))
+    three = build_resources(profile="tiny", work_dir=tmp_path, study_file=study_file)
+    assert three["training"].cpu_slots == 3
+    del design["profiles"]["tiny"]["parallel_runs"]
+    study_file.write_text(yaml.safe_dump(design))
+    default = build_resources(profile="tiny", work_dir=tmp_path, study_file=study_file)
+    assert default["training"].cpu_slots == 1

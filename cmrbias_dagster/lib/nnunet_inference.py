@@ -28,10 +28,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PredictionSettings:
-    """nnU-Net's inference options: test-time mirroring (its default) and sliding-window overlap."""
+    """nnU-Net's inference options: test-time mirroring (its default) and sliding-window overlap;
+    and the torch threads of the prediction process (None: torch's default, every core)."""
 
     mirroring: bool = True
     tile_step_size: float = 0.5
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        threads = self.threads
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"prediction setting 'threads' must be >= 1, got {threads!r}")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "PredictionSettings":
@@ -62,6 +71,8 @@ def predict_ensemble(
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
     predictor = nnUNetPredictor(
         tile_step_size=settings.tile_step_size,
         use_mirroring=settings.mirroring,
