@@ -1,11 +1,12 @@
 """Wall time of the whole study (`make study`) here, in a throwaway instance and work folder.
 
 Generates the profile's synthetic cohort into a temporary folder, then runs the study exactly as
-`make study` does (`python -m cmrbias_dagster.study_runner`: every job for every partition, one at
-a time) with DAGSTER_HOME, CMRBIAS_WORK_DIR and CMRBIAS_COHORT_ROOT pointing into that folder, so
-the project's own `.dagster_home` and `data/` are never touched. Prints the runner's lines as they
-come, then the cohort time, the time of each job summed over its partitions, and the total.
-Run: python -m bench.quick_study [--profile quick] [--keep DIR]   (quick: ~20 min on 2 cores)
+`make study` does (`python -m cmrbias_dagster.study_runner`: every job for every partition, the
+profile's `parallel_runs` at a time) with DAGSTER_HOME, CMRBIAS_WORK_DIR and CMRBIAS_COHORT_ROOT
+pointing into that folder, so the project's own `.dagster_home` and `data/` are never touched.
+Prints the runner's lines as they come, then the cohort time, the time of each job summed over its
+partitions (more than its wall time when partitions run side by side), and the total.
+Run: python -m bench.quick_study [--profile quick] [--keep DIR]   (quick: ~26 min on 2 cores)
 """
 
 import argparse
