@@ -1,4 +1,4 @@
-"""`make study`: run the whole study on the active profile, in this process, job after job.
+"""`make study`: run the whole study on the active profile, job after job, without a daemon.
 
 Each job runs once per partition key and is recorded in DAGSTER_HOME, so `dagster dev` shows every
 materialisation afterwards. No daemon is needed. A profile's `parallel_runs` partitions run at once,

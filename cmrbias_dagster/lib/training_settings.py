@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 
 from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
 
-HOW_NOT_WHAT = ("augmentation_workers", "threads")
+# How the work is spread over processes and threads, not what is trained: left out of the stamp.
+NOT_FINGERPRINTED = ("augmentation_workers", "threads")
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,5 @@ class TrainingSettings:
     def fingerprint(self) -> str:
         """A hash of the settings that change what is trained (not of how many processes and
         threads do the work)."""
-        relevant = {k: v for k, v in asdict(self).items() if k not in HOW_NOT_WHAT}
+        relevant = {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
