@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from cmrbias_dagster.definitions import build_definitions
@@ -90,9 +89,7 @@ def test_parallel_runs_materialise_every_partition(environment_study) -> None:
     assert tested == {"sex", "race_black", "race_asian"} and len(runs) == 5
 
 
-def test_parallel_runs_start_no_run_after_a_failure(environment_study, tmp_path: Path) -> None:
-    # An empty database: loading the subject manifest fails at once instead of retrying connects.
-    duckdb.connect(str(tmp_path / "work" / "cmrbias_tiny.duckdb")).close()
+def test_parallel_runs_start_no_run_after_a_failure(environment_study) -> None:
     with (
         dg.DagsterInstance.get() as instance,
         pytest.raises(SystemExit, match="experiment_job partition"),
