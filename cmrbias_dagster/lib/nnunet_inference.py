@@ -20,7 +20,7 @@ from cmrbias_dagster.lib.folders import replace_folder, staging_folder
 from cmrbias_dagster.lib.metrics import dice_per_class
 from cmrbias_dagster.lib.nnunet_dataset import Case, NnunetEnvironment
 from cmrbias_dagster.lib.postprocess import keep_largest_component
-from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
+from cmrbias_dagster.lib.settings_blocks import check_optional_count, settings_from_mapping
 
 if TYPE_CHECKING:
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -36,11 +36,7 @@ class PredictionSettings:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        threads = self.threads
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise ValueError(f"prediction setting 'threads' must be >= 1, got {threads!r}")
+        check_optional_count(self.threads, 1, "threads", "prediction")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "PredictionSettings":

@@ -15,3 +15,11 @@ def settings_from_mapping(cls: type[T], mapping: Mapping[str, object] | None, bl
     if unknown:
         raise ValueError(f"unknown {block} setting(s) {unknown}; known: {', '.join(known)}")
     return cls(**mapping)
+
+
+def check_optional_count(value: object, least: int, name: str, block: str) -> None:
+    """Refuse a setting that is neither None nor an integer >= `least` (a bool is not a count)."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or value < least
+    ):
+        raise ValueError(f"{block} setting {name!r} must be >= {least}, got {value!r}")

@@ -5,7 +5,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from cmrbias_dagster.lib.settings_blocks import settings_from_mapping
+from cmrbias_dagster.lib.settings_blocks import check_optional_count, settings_from_mapping
 
 # How the work is spread over processes and threads, not what is trained: left out of the stamp.
 NOT_FINGERPRINTED = ("augmentation_workers", "threads")
@@ -30,12 +30,8 @@ class TrainingSettings:
                 raise ValueError(
                     f"training setting {name!r} must be a positive integer, got {value!r}"
                 )
-        for name, least in (("augmentation_workers", 0), ("threads", 1)):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < least
-            ):
-                raise ValueError(f"training setting {name!r} must be >= {least}, got {value!r}")
+        check_optional_count(self.augmentation_workers, 0, "augmentation_workers", "training")
+        check_optional_count(self.threads, 1, "threads", "training")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "TrainingSettings":
