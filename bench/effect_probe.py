@@ -14,22 +14,22 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from bench.throughput_data import write_subject
-from cmrbias_dagster.lib.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, write_raw_dataset
-from cmrbias_dagster.lib.nnunet_inference import PredictionSettings, predict_ensemble
-from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
-from cmrbias_dagster.lib.nnunet_plans import plan_and_preprocess
-from cmrbias_dagster.lib.nnunet_training import train_fold
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import CohortSpec
-from cmrbias_dagster.lib.synthetic.demographics import sample_group
-from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
+from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
+from cmrbias_dagster.lib.design.settings import PlanEdits, TrainingSettings
+from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
+from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess
+from cmrbias_dagster.lib.nnunet.training import train_fold
 
 DATASET_ID, DATASET = 902, "Dataset902_effect_probe"
 
@@ -90,9 +90,9 @@ def main() -> None:
         race, knob = target.split(".")
         overrides.setdefault(race, {})[knob] = float(value)
     blocks = {
-        "training": dict(quick.training),
-        "nnunet": dict(quick.nnunet),
-        "synthetic_cohort": dict(quick.synthetic_cohort),
+        "training": asdict(quick.training),
+        "nnunet": asdict(quick.nnunet),
+        "synthetic_cohort": quick.synthetic_cohort.as_mapping(),
     }
     for item in args.set:
         target, value = item.split("=", 1)
@@ -131,7 +131,7 @@ def main() -> None:
                 (fold,),
                 test,
                 root / f"predictions_{fold}",
-                PredictionSettings.from_mapping(quick.prediction),
+                quick.prediction,
                 args.device,
             )
             for fold in range(args.repeats)

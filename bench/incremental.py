@@ -24,15 +24,15 @@ import numpy as np
 
 from cmrbias_dagster.automation.replay import SensorReplay, training_split_members
 from cmrbias_dagster.definitions import build_definitions
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import (
+from cmrbias_dagster.lib.cohort.synthetic import (
     DEMOGRAPHIC_COLUMNS,
     PHASES,
     CohortSpec,
     generate_subject,
     write_cohort,
 )
-from cmrbias_dagster.lib.synthetic.demographics import sample_group
+from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
+from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, build_resources
 
@@ -74,7 +74,7 @@ def add_subjects(
 def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, object]:
     profile, design = args.profile, load_study_design(DEFAULT_STUDY_FILE)
     images = {"matrix": args.matrix, "pixel_mm": args.pixel_mm}
-    cohort = {**design.profile(profile).synthetic_cohort}
+    cohort = design.profile(profile).synthetic_cohort.as_mapping()
     cohort.update({key: value for key, value in images.items() if value is not None})
     spec = CohortSpec.from_mapping(cohort, seed=design.seed)
     folds = design.profile(profile).trained_folds

@@ -16,7 +16,7 @@ import numpy as np
 import scipy
 from scipy import ndimage
 
-from cmrbias_dagster.lib.metrics import ClassMetrics, segmentation_metrics
+from cmrbias_dagster.lib.evaluation.metrics import ClassMetrics, segmentation_metrics
 
 SHAPE = (208, 208, 10)
 SPACING_MM = (1.8, 1.8, 10.0)

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from bench.throughput_data import build_partition
 from bench.train_throughput import in_pipeline, packed
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.lib.design.study import load_study_design
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50)
     args = parser.parse_args()
     design = load_study_design(Path("data/study.yaml"))
-    quick = TrainingSettings.from_mapping(design.profile("quick").training)
+    quick = design.profile("quick").training
     one_core = replace(
         quick, epochs=args.epochs, iterations_per_epoch=args.iterations, save_every=args.epochs
     )

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.throughput_data import balanced_rows, write_subject
-from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, write_raw_dataset
-from cmrbias_dagster.lib.nnunet_plans import MR_INTENSITY_SAMPLES
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import CohortSpec
+from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
+from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
+from cmrbias_dagster.lib.nnunet.plans import MR_INTENSITY_SAMPLES
 
 DATASET_ID, DATASET = 901, "Dataset901_fingerprint"
 

@@ -14,12 +14,11 @@ from pathlib import Path
 
 from bench.effect_probe import rows_for
 from bench.throughput_data import write_subject
-from cmrbias_dagster.lib.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment, write_raw_dataset
-from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
-from cmrbias_dagster.lib.nnunet_plans import plan_and_preprocess
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import CohortSpec
+from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
+from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess
 
 DATASET_ID, DATASET = 903, "Dataset903_plan_pools"
 
@@ -50,7 +49,7 @@ def main() -> None:
             write_raw_dataset(cases, DATASET, env)
             ids = sorted({c.case_id for c in cases})
             splits = [{"train": ids[16:], "val": ids[:16]}, {"train": ids[:16], "val": ids[16:]}]
-            edits = PlanEdits.from_mapping(quick.nnunet)
+            edits = quick.nnunet
             started = time.monotonic()
             target = run_in_fresh_process(
                 plan_and_preprocess, DATASET_ID, env, edits, splits, args.workers, threads

@@ -8,13 +8,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from cmrbias_dagster.lib.nnunet_dataset import Case, NnunetEnvironment, write_raw_dataset
-from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
-from cmrbias_dagster.lib.nnunet_plans import plan_and_preprocess
-from cmrbias_dagster.lib.study_design import StudyDesign
-from cmrbias_dagster.lib.synthetic.demographics import sample_group
-from cmrbias_dagster.lib.synthetic.spec import CohortSpec
-from cmrbias_dagster.lib.synthetic.subject import generate_subject
+from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
+from cmrbias_dagster.lib.cohort.synthetic.spec import CohortSpec
+from cmrbias_dagster.lib.cohort.synthetic.subject import generate_subject
+from cmrbias_dagster.lib.design.study import StudyDesign
+from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment, write_raw_dataset
+from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess
 
 DATASET_ID, DATASET = 900, "Dataset900_throughput"
 
@@ -72,6 +71,6 @@ def build_partition(
         cases = [case for subject in written for case in subject]
     write_raw_dataset(cases, DATASET, env)
     splits = grouped_splits([row["subject_id"] for row in rows], folds)
-    edits = PlanEdits.from_mapping(settings.nnunet)
+    edits = settings.nnunet
     plan_and_preprocess(DATASET_ID, env, edits, splits, num_processes=workers)
     return env

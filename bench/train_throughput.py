@@ -27,13 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.throughput_data import DATASET, build_partition
-from cmrbias_dagster.lib.fold_records import fold_folder
-from cmrbias_dagster.lib.gpu_lease import lease_gpu, visible_gpus
-from cmrbias_dagster.lib.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet_dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet_training import train_fold
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.lib.design.settings import TrainingSettings
+from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.device_leases import lease_gpu, visible_gpus
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.training import train_fold
 
 # Per device: profile, subjects per race x sex, epochs, iterations, validation iterations, packed
 # folds, compile settings, augmentation workers (None: nnU-Net's default) alone and when packed.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from cmrbias_dagster.lib.synthetic import CohortSpec, cohort_is_complete, write_cohort
+from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, cohort_is_complete, write_cohort
 
 
 def cohort_spec_from_study(study_path: Path, profile: str) -> CohortSpec:

@@ -5,15 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.assets import (
-    analysis,
-    cohort,
-    cohort_checks,
-    figures,
-    nnunet,
-    report,
-    splits,
-)
+from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints
 from cmrbias_dagster.automation import cohort_sensor, nightly_training_schedule, training_sensor
@@ -74,7 +66,7 @@ def build_definitions(
             *evaluation_assets(n_folds),
             *dg.load_assets_from_modules([analysis, figures, report]),
         ],
-        asset_checks=dg.load_asset_checks_from_modules([cohort_checks]),
+        asset_checks=dg.load_asset_checks_from_modules([cohort]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job, analysis_job],
         sensors=[
             cohort_sensor(cohort_job, experiment_job, partition_job),

@@ -92,7 +92,6 @@ def _in_worker_processes(execute: Callable, keys: list, workers: int) -> Iterato
 
 
 def main() -> None:
-    from cmrbias_dagster.assets.report import report_file
     from cmrbias_dagster.definitions import PROFILE, STUDY_DESIGN, defs
 
     started = time.monotonic()
@@ -101,7 +100,7 @@ def main() -> None:
         run_study(defs, instance, parallel_runs=parallel_runs)
     minutes = (time.monotonic() - started) / 60
     print(f"[study] profile {PROFILE} done in {minutes:.1f} min; browse it with `make ui`")
-    print(f"[study] report: {report_file(defs.resources['study'])}")
+    print(f"[study] report: {defs.resources['study'].report_file()}")
 
 
 if __name__ == "__main__":

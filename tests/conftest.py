@@ -5,8 +5,8 @@ from typing import NamedTuple
 
 import pytest
 
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import CohortSpec, write_cohort
+from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, write_cohort
+from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 
 

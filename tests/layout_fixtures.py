@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmrbias_dagster.lib.importers.acdc import reverse_labels
+from cmrbias_dagster.lib.cohort.importers.acdc import reverse_labels
 from tests.toy_cohort import SHAPE, toy_labels, write_nifti
 
 FRAMES = 4  # cine frames; ED is frame 0 (ACDC: 1) and ES frame 2 (ACDC: 3)

@@ -32,13 +32,13 @@ MATERIALIZE = """
 import json, sys
 from pathlib import Path
 import dagster as dg
-from cmrbias_dagster.assets import cohort, cohort_checks, splits
+from cmrbias_dagster.assets import cohort, splits
 from cmrbias_dagster.resources import CohortResource, build_resources
 
 study_file, root, work = (Path(arg) for arg in sys.argv[1:4])
 assets = [
     *dg.load_assets_from_modules([cohort, splits]),
-    *dg.load_asset_checks_from_modules([cohort_checks]),
+    *dg.load_asset_checks_from_modules([cohort]),
 ]
 resources = build_resources(profile="tiny", work_dir=work, study_file=study_file)
 resources["cohort"] = CohortResource(root=str(root), layout="acdc")

@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from cmrbias_dagster.lib import comparisons, dsc_tables
-from cmrbias_dagster.lib.exports import export_table, latex_table
-from cmrbias_dagster.lib.statistics import holm
+from cmrbias_dagster.lib.analysis import comparisons, result_tables
+from cmrbias_dagster.lib.analysis.statistics import holm
+from cmrbias_dagster.lib.outputs import export_table, latex_table
 
 RATIOS = (0, 25, 50, 75, 100)
 GROUPS = {"race_black": ("black", "white"), "sex": ("female", "male")}
@@ -47,7 +47,7 @@ def metrics() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def scores(metrics: pl.DataFrame) -> pl.DataFrame:
-    return dsc_tables.subject_scores(metrics)
+    return result_tables.subject_scores(metrics)
 
 
 def test_subject_scores_average_phases_and_classes(metrics, scores) -> None:
@@ -65,7 +65,7 @@ def test_subject_scores_average_phases_and_classes(metrics, scores) -> None:
 
 
 def test_table2_medians_with_bootstrap_intervals(scores) -> None:
-    table = dsc_tables.median_dsc_table(scores, seed=1)
+    table = result_tables.median_dsc_table(scores, seed=1)
     cell = table.filter(
         (pl.col("experiment") == "race_black")
         & (pl.col("ratio") == 0)
@@ -81,8 +81,8 @@ def test_table2_medians_with_bootstrap_intervals(scores) -> None:
     assert black["median_dsc"] == pytest.approx(float(np.median(values)))
     assert black["ci_low"] <= black["median_dsc"] <= black["ci_high"] and black["n"] == 16
     assert cell.filter(pl.col("group") == "all")["n"].item() == 32
-    assert dsc_tables.median_dsc_table(scores, seed=1).equals(table)  # seeded
-    wide = dsc_tables.table2_wide(table, "race_black")
+    assert result_tables.median_dsc_table(scores, seed=1).equals(table)  # seeded
+    wide = result_tables.table2_wide(table, "race_black")
     assert wide.columns == ["ratio", "black", "white", "all"] and wide["ratio"].to_list() == [
         *RATIOS
     ]
@@ -90,7 +90,7 @@ def test_table2_medians_with_bootstrap_intervals(scores) -> None:
 
 
 def test_table3_tests_groups_within_each_held_value(scores) -> None:
-    table = dsc_tables.intersectional_table(scores)
+    table = result_tables.intersectional_table(scores)
     cell = table.filter(
         (pl.col("experiment") == "race_black") & (pl.col("ratio") == 0) & (pl.col("held") == "a")
     )
@@ -170,10 +170,10 @@ def test_clinical_differences_by_group() -> None:
             "ratio": [50] * 6,
             "subject_id": [f"s{i}" for i in range(6)],
             "group": ["female"] * 3 + ["male"] * 3,
-            **{f"{m}_diff": [1.0, 2.0, 3.0, -1.0, -2.0, -6.0] for m in dsc_tables.CLINICAL},
+            **{f"{m}_diff": [1.0, 2.0, 3.0, -1.0, -2.0, -6.0] for m in result_tables.CLINICAL},
         }
     )
-    table = dsc_tables.clinical_difference_table(clinical)
+    table = result_tables.clinical_difference_table(clinical)
     lv = table.filter(pl.col("measure") == "lv_esv_ml")
     assert lv["median_diff"].to_list() == [2.0, -2.0] and lv["mean_diff"].to_list() == [2.0, -3.0]
     assert lv["p_value"][0] == pytest.approx(stats.mannwhitneyu([1, 2, 3], [-1, -2, -6]).pvalue)

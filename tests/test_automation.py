@@ -13,6 +13,14 @@ import pytest
 
 from cmrbias_dagster.automation.replay import SensorReplay, training_split_members
 from cmrbias_dagster.definitions import build_definitions
+from cmrbias_dagster.lib.cohort.synthetic import (
+    DEMOGRAPHIC_COLUMNS,
+    PHASES,
+    CohortSpec,
+    generate_subject,
+)
+from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
+from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.refresh_plan import (
     CursorError,
     RefreshPlan,
@@ -21,9 +29,6 @@ from cmrbias_dagster.lib.refresh_plan import (
     outdated,
     plan_refresh,
 )
-from cmrbias_dagster.lib.study_design import load_study_design
-from cmrbias_dagster.lib.synthetic import DEMOGRAPHIC_COLUMNS, PHASES, CohortSpec, generate_subject
-from cmrbias_dagster.lib.synthetic.demographics import sample_group
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, build_resources
 

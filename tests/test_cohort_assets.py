@@ -7,7 +7,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets import cohort, cohort_checks
+from cmrbias_dagster.assets import cohort
 from cmrbias_dagster.resources import build_resources
 from tests.toy_cohort import demographics_rows, write_toy_cohort
 
@@ -23,7 +23,7 @@ def test_manifest_and_table_1_materialise(tmp_path: Path, resources: dict[str, o
     result = dg.materialize(
         [
             *dg.load_assets_from_modules([cohort]),
-            *dg.load_asset_checks_from_modules([cohort_checks]),
+            *dg.load_asset_checks_from_modules([cohort]),
         ],
         resources=resources,
         instance=dg.DagsterInstance.ephemeral(),

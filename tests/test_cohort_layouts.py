@@ -8,9 +8,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets import cohort, cohort_checks, splits
-from cmrbias_dagster.lib.sampling import draw_test_set
-from cmrbias_dagster.lib.study_design import load_study_design
+from cmrbias_dagster.assets import cohort, splits
+from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.splits.sampling import draw_test_set
 from cmrbias_dagster.resources import CohortResource, build_resources
 from cmrbias_dagster.resources.study import PROJECT_ROOT
 from tests.layout_fixtures import (
@@ -25,7 +25,7 @@ from tests.toy_cohort import demographics_rows, write_toy_cohort
 
 COHORT_ASSETS = [
     *dg.load_assets_from_modules([cohort]),
-    *dg.load_asset_checks_from_modules([cohort_checks]),
+    *dg.load_asset_checks_from_modules([cohort]),
 ]
 
 

@@ -5,7 +5,10 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from cmrbias_dagster.lib.cohort_stats import characteristics_markdown, cohort_characteristics
+from cmrbias_dagster.lib.cohort.characteristics import (
+    characteristics_markdown,
+    cohort_characteristics,
+)
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets.measures import predictions_folder
 from tests.conftest import PLANNED_PARTITION
 
 
 def test_every_test_case_is_predicted_in_its_own_geometry(planned_study, evaluated) -> None:
     manifest = planned_study.result.output_for_node("training_split")  # any table with subjects
-    folder = predictions_folder(planned_study.resources["study"], PLANNED_PARTITION)
+    study = planned_study.resources["study"]
+    folder = study.predictions_folder(study.partition(PLANNED_PARTITION))
     predictions = sorted(p.name for p in folder.glob("*.nii.gz"))
     assert len(predictions) == 16  # 8 test subjects x ED/ES
     test_ids = {name.rsplit("_", 1)[0] for name in predictions}

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from cmrbias_dagster.lib.fairness import (
+from cmrbias_dagster.lib.analysis.fairness import (
     accuracy_parity_ratio,
     fairness_metrics,
     group_means,

@@ -3,7 +3,7 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.folds import assign_folds, case_id, nnunet_splits
+from cmrbias_dagster.lib.splits.folds import assign_folds, case_id, nnunet_splits
 
 
 def make_split(n_first: int, n_second: int) -> pl.DataFrame:

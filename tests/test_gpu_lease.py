@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cmrbias_dagster.lib.gpu_lease import (
+from cmrbias_dagster.lib.nnunet.device_leases import (
     GpuSlot,
     NoGpuSlotError,
     held_slots,

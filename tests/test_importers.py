@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.clinical import clinical_measures
-from cmrbias_dagster.lib.demographics import DemographicsError
-from cmrbias_dagster.lib.importers import CohortOptions, layout_named
-from cmrbias_dagster.lib.manifest import build_manifest
+from cmrbias_dagster.lib.cohort.clinical import clinical_measures
+from cmrbias_dagster.lib.cohort.demographics import DemographicsError
+from cmrbias_dagster.lib.cohort.importers import CohortOptions, layout_named
+from cmrbias_dagster.lib.cohort.manifest import build_manifest
 from tests.layout_fixtures import (
     acdc_info,
     write_acdc_cohort,

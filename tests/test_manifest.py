@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.demographics import DemographicsError, read_demographics_table
-from cmrbias_dagster.lib.importers import CohortOptions, ukbb
-from cmrbias_dagster.lib.importers.layout import SubjectTable
-from cmrbias_dagster.lib.manifest import build_manifest, cohort_listing_version
+from cmrbias_dagster.lib.cohort.demographics import DemographicsError, read_demographics_table
+from cmrbias_dagster.lib.cohort.importers import CohortOptions, ukbb
+from cmrbias_dagster.lib.cohort.importers.layout import SubjectTable
+from cmrbias_dagster.lib.cohort.manifest import build_manifest, cohort_listing_version
 from tests.toy_cohort import SHAPE, demographics_rows, toy_labels, write_nifti, write_toy_cohort
 
 

@@ -8,7 +8,11 @@ import pytest
 from scipy import ndimage
 
 from bench.metrics import reference_metrics
-from cmrbias_dagster.lib.metrics import dice_per_class, segmentation_metrics, surface_distances
+from cmrbias_dagster.lib.evaluation.metrics import (
+    dice_per_class,
+    segmentation_metrics,
+    surface_distances,
+)
 
 SHAPE = (20, 20, 12)
 

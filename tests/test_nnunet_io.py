@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmrbias_dagster.lib.folds import case_id
-from cmrbias_dagster.lib.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet_dataset import (
+from cmrbias_dagster.lib.design.settings import PlanEdits
+from cmrbias_dagster.lib.nnunet.dataset import (
     LABELS,
     Case,
     NnunetEnvironment,
@@ -18,8 +17,10 @@ from cmrbias_dagster.lib.nnunet_dataset import (
     stable_dataset_id,
     write_raw_dataset,
 )
-from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits, apply_plan_edits
-from cmrbias_dagster.lib.nnunet_plans import dataset_fingerprint_summary, plan_and_preprocess
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.plan_edits import apply_plan_edits
+from cmrbias_dagster.lib.nnunet.plans import dataset_fingerprint_summary, plan_and_preprocess
+from cmrbias_dagster.lib.splits.folds import case_id
 from tests.toy_cohort import SHAPE, demographics_rows, toy_labels, write_nifti, write_toy_cohort
 
 NNUNET_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_def_n_proc")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cmrbias_dagster.lib.postprocess import keep_largest_component
+from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
 
 SHAPE = (16, 16, 8)
 

@@ -3,8 +3,8 @@
 import polars as pl
 
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.findings import group_gaps, study_findings
-from cmrbias_dagster.lib.study_design import load_study_design
+from cmrbias_dagster.lib.analysis.findings import group_gaps, study_findings
+from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 
 

@@ -4,14 +4,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.sampling import (
+from cmrbias_dagster.lib.design.study import Experiment, load_study_design
+from cmrbias_dagster.lib.splits.sampling import (
     InfeasibleDesignError,
     draw_test_set,
     draw_training_split,
     rank_subjects,
     stratum_counts,
 )
-from cmrbias_dagster.lib.study_design import Experiment, load_study_design
 
 DESIGN = load_study_design(Path(__file__).resolve().parents[1] / "data" / "study.yaml")
 SEED = DESIGN.seed

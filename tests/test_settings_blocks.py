@@ -2,8 +2,7 @@
 
 import pytest
 
-from cmrbias_dagster.lib.nnunet_inference import PredictionSettings
-from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.lib.design.settings import PredictionSettings, TrainingSettings
 
 
 def test_paper_defaults_and_fingerprint() -> None:

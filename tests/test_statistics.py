@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cmrbias_dagster.lib.statistics import (
+from cmrbias_dagster.lib.analysis.statistics import (
     adjust_holm,
     bootstrap_median_ci,
     holm,

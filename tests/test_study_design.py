@@ -1,11 +1,15 @@
 import copy
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cmrbias_dagster.lib.study_design import (
+from cmrbias_dagster.lib.design.settings import PlanEdits
+from cmrbias_dagster.lib.design.study import (
     StudyDesignError,
     load_study_design,
     parse_study_design,
@@ -52,14 +56,14 @@ def test_repo_study_design_loads() -> None:
     assert design.experiment("race_black").groups == ("black", "white")
     paper = design.profile("paper")
     assert (paper.train_size, paper.test_size, paper.folds, paper.trained_folds) == (176, 84, 5, 5)
-    assert paper.synthetic_cohort["subjects"]["black"]["female"] == 119
-    assert paper.nnunet == {"batch_size": 16}
+    assert paper.synthetic_cohort.subjects["black"]["female"] == 119
+    assert paper.nnunet == PlanEdits(batch_size=16)
 
 
 def test_valid_mapping_parses_with_defaults() -> None:
     design = parse_study_design(VALID)
     assert design.seed == 7
-    assert design.profile("quick").synthetic_cohort == {}
+    assert design.profile("quick").synthetic_cohort is None
     assert design.profile("quick").trained_folds == 5  # every fold unless the profile says
     assert design.profile("quick").parallel_runs == 1  # one partition at a time unless it says
 
@@ -109,8 +113,12 @@ def test_unknown_name_lists_known_names(lookup: str) -> None:
         (("profiles", "quick", "test_size"), 22, "'test_size' must be divisible by 4"),
         (("profiles", "quick", "train_size"), 30, "'train_size' 30 at ratio 25"),
         (("profiles", "quick", "train_size"), 20, "'train_size' 20 at ratio 25 gives 5"),
-        (("profiles", "quick", "synthetic_cohort"), [1, 2], "profile 'quick': expected a mapping"),
-        (("profiles", "quick", "nnunet"), "fast", "profile 'quick': expected a mapping"),
+        (
+            ("profiles", "quick", "synthetic_cohort"),
+            [1, 2],
+            "profile 'quick': block 'synthetic_cohort': expected a mapping",
+        ),
+        (("profiles", "quick", "nnunet"), "fast", "profile 'quick': block 'nnunet': expected a"),
     ],
 )
 def test_broken_design_names_the_field(path: tuple, value: object, message: str) -> None:
@@ -181,3 +189,53 @@ def test_example_acdc_design_fits_twenty_subjects_per_group() -> None:
     assert all("nor" in e.groups for e in design.experiments)
     # A group gives half the test set, plus the whole training set at the ratio it fills it.
     assert all(p.test_size // 2 + p.train_size <= 20 for p in design.profiles)
+
+
+@pytest.mark.parametrize(
+    ("block", "misspelt"),
+    [
+        ("nnunet", "batchsize"),
+        ("training", "epoch"),
+        ("prediction", "mirorring"),
+        ("synthetic_cohort", "pixelmm"),
+    ],
+)
+def test_misspelt_key_in_a_profile_block_fails_at_load_naming_it(
+    tmp_path: Path, block: str, misspelt: str
+) -> None:
+    study = yaml.safe_load(STUDY_YAML.read_text())
+    study["profiles"]["quick"][block][misspelt] = 1
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(StudyDesignError) as error:
+        load_study_design(path)
+    message = str(error.value)
+    for named in (str(path), "profile 'quick'", f"block {block!r}", misspelt):
+        assert named in message
+
+
+def test_the_code_location_refuses_a_misspelt_key_when_it_loads(tmp_path: Path) -> None:
+    study = yaml.safe_load(STUDY_YAML.read_text())
+    study["profiles"]["tiny"]["training"]["iterations_per_epok"] = 3
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import cmrbias_dagster.definitions"],
+        env={**os.environ, "CMRBIAS_STUDY_FILE": str(path), "CMRBIAS_PROFILE": "tiny"},
+        capture_output=True,
+        text=True,
+    )
+    assert loaded.returncode != 0
+    assert "profile 'tiny': block 'training'" in loaded.stderr
+    assert "iterations_per_epok" in loaded.stderr
+
+
+def test_the_design_file_is_read_once_until_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(STUDY_YAML.read_text())
+    first = load_study_design(path)
+    assert load_study_design(path) is first
+    changed = yaml.safe_load(STUDY_YAML.read_text())
+    changed["seed"] = 7
+    path.write_text(yaml.safe_dump(changed))
+    assert load_study_design(path).seed == 7

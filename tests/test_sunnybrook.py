@@ -4,25 +4,18 @@ Expected volumes are read from the per-subject table of the cohort's own README.
 them from the same label files (voxel counts x voxel volume; LV mass = ED myocardium x 1.05 g/mL).
 """
 
-import os
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.importers import CohortOptions, ukbb
-from cmrbias_dagster.lib.manifest import build_manifest
-from cmrbias_dagster.lib.sampling import InfeasibleDesignError, draw_test_set
-from cmrbias_dagster.lib.study_design import Experiment
+from cmrbias_dagster.lib.cohort.importers import CohortOptions, ukbb
+from cmrbias_dagster.lib.cohort.manifest import build_manifest
+from cmrbias_dagster.lib.design.study import Experiment
+from cmrbias_dagster.lib.splits.sampling import InfeasibleDesignError, draw_test_set
 
-SUNNYBROOK = Path(
-    os.environ.get(
-        "CMRBIAS_SUNNYBROOK", Path(__file__).resolve().parents[2] / "shared/cohorts/sunnybrook"
-    )
-)
-pytestmark = pytest.mark.skipif(
-    not (SUNNYBROOK / "README.md").is_file(), reason=f"no Sunnybrook cohort at {SUNNYBROOK}"
-)
+# Shipped with the tests (CC0; tests/data/sunnybrook/README.md says how it was made).
+SUNNYBROOK = Path(__file__).resolve().parent / "data" / "sunnybrook"
 
 
 def readme_table() -> dict[str, dict[str, float]]:

@@ -13,7 +13,7 @@ import yaml
 from scipy.ndimage import binary_dilation
 
 from cmrbias_dagster import cli
-from cmrbias_dagster.lib.synthetic import (
+from cmrbias_dagster.lib.cohort.synthetic import (
     DEFAULT_EFFECTS,
     DEMOGRAPHIC_COLUMNS,
     SUBJECT_FILES,

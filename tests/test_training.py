@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from cmrbias_dagster.lib.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 
@@ -52,9 +52,8 @@ def test_each_fold_trains_and_reports(planned_study, trained) -> None:
 
 def fold_folder_of(planned_study, fold: int) -> Path:
     study: StudyResource = planned_study.resources["study"]
-    from cmrbias_dagster.assets.nnunet import nnunet_environment
 
-    return fold_folder(nnunet_environment(study), DATASET, fold)
+    return fold_folder(study.nnunet_environment(), DATASET, fold)
 
 
 def test_unchanged_fold_is_not_retrained(planned_study, trained) -> None:
@@ -108,13 +107,12 @@ def test_interrupted_fold_resumes_from_its_latest_checkpoint(planned_study, tmp_
 
 INTERRUPTED_TRAINING = """
 import sys
-from cmrbias_dagster.assets.nnunet import nnunet_environment
-from cmrbias_dagster.lib.nnunet_training import train_fold
-from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.lib.nnunet.training import train_fold
+from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.resources import StudyResource
 study = StudyResource(study_file=sys.argv[1], profile="tiny", work_dir=sys.argv[2])
-settings = TrainingSettings.from_mapping(study.settings().training)
-train_fold(nnunet_environment(study), "Dataset511_race_black_25", 1, settings, "cpu")
+settings = study.settings().training
+train_fold(study.nnunet_environment(), "Dataset511_race_black_25", 1, settings, "cpu")
 """
 
 

@@ -5,10 +5,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.demographics import DemographicsError
-from cmrbias_dagster.lib.importers import CohortOptions, ukbb
-from cmrbias_dagster.lib.importers.ukbb_export import DEFAULT_ETHNICITY_GROUPS, read_ukbb_export
-from cmrbias_dagster.lib.manifest import build_manifest
+from cmrbias_dagster.lib.cohort.demographics import DemographicsError
+from cmrbias_dagster.lib.cohort.importers import CohortOptions, ukbb
+from cmrbias_dagster.lib.cohort.importers.ukbb_export import (
+    DEFAULT_ETHNICITY_GROUPS,
+    read_ukbb_export,
+)
+from cmrbias_dagster.lib.cohort.manifest import build_manifest
 from tests.layout_fixtures import ukbb_export_rows, write_csv
 from tests.toy_cohort import demographics_rows, write_toy_cohort
 

@@ -5,16 +5,17 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib import dsc_tables, split_checks
-from cmrbias_dagster.lib.cohort_checks import stratum_shortfalls
-from cmrbias_dagster.lib.folds import assign_folds
-from cmrbias_dagster.lib.sampling import (
+from cmrbias_dagster.lib.analysis import result_tables
+from cmrbias_dagster.lib.cohort.checks import stratum_shortfalls
+from cmrbias_dagster.lib.design.study import Experiment, load_study_design
+from cmrbias_dagster.lib.splits import checks as split_checks
+from cmrbias_dagster.lib.splits.folds import assign_folds
+from cmrbias_dagster.lib.splits.sampling import (
     InfeasibleDesignError,
     draw_test_set,
     draw_training_split,
     stratum_counts,
 )
-from cmrbias_dagster.lib.study_design import Experiment, load_study_design
 from cmrbias_dagster.resources.study import PROJECT_ROOT
 
 ACDC_DESIGN = load_study_design(PROJECT_ROOT / "docs" / "study_acdc_pathology.yaml")
@@ -150,10 +151,10 @@ def test_table3_has_no_rows_for_an_experiment_without_held_attribute() -> None:
     scores = pl.DataFrame(
         rows, schema=["experiment", "ratio", "subject_id", "group", "held", "dsc"], orient="row"
     ).with_columns(**{"class": pl.lit("overall")})
-    table = dsc_tables.intersectional_table(scores)
+    table = result_tables.intersectional_table(scores)
     assert set(table["experiment"]) == {"race_black"} and table.height == 4
-    assert dsc_tables.experiments_without_held(scores) == ["pathology_dcm"]
-    only_unheld = dsc_tables.intersectional_table(scores.filter(experiment="pathology_dcm"))
+    assert result_tables.experiments_without_held(scores) == ["pathology_dcm"]
+    only_unheld = result_tables.intersectional_table(scores.filter(experiment="pathology_dcm"))
     assert only_unheld.is_empty() and "median_dsc" in only_unheld.columns
 
 

@@ -7,9 +7,8 @@ evaluated so far; rematerialise it after more partitions finish.
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib import comparisons, dsc_tables
-from cmrbias_dagster.lib.exports import export_table
-from cmrbias_dagster.lib.tables import markdown_table
+from cmrbias_dagster.lib.analysis import comparisons, result_tables
+from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.resources import StudyResource
 
 ANALYSIS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
@@ -17,7 +16,7 @@ ANALYSIS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
 
 def exported(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -> dg.Output:
     """The table as the asset's DuckDB output, also written as CSV and LaTeX under tables/."""
-    paths = export_table(table, study.output_dir("tables"), name)
+    paths = export_table(table, study.tables_folder(), name)
     return dg.Output(
         table,
         metadata={
@@ -29,11 +28,6 @@ def exported(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -
     )
 
 
-def group_order(study: StudyResource) -> dict[str, tuple[str, str]]:
-    """Each experiment's two groups, the first being the one whose training share varies."""
-    return {e.name: e.groups for e in study.design().experiments}
-
-
 @dg.asset(**ANALYSIS)
 def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Per experiment, ratio, test subject and class (and `overall`): DSC averaged over ED/ES."""
@@ -42,7 +36,7 @@ def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame
             "no partition has been evaluated yet: materialise segmentation_metrics for at least "
             "one experiment x ratio (partition_job) first"
         )
-    scores = dsc_tables.subject_scores(segmentation_metrics)
+    scores = result_tables.subject_scores(segmentation_metrics)
     evaluated = scores.select("experiment", "ratio").unique().sort("experiment", "ratio")
     return dg.Output(
         scores,
@@ -58,9 +52,9 @@ def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame
 def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Table 2: median DSC (seeded bootstrap 95 % CI) per group and overall, experiment, ratio and
     class."""
-    table = dsc_tables.median_dsc_table(subject_scores, seed=study.design().seed)
+    table = result_tables.median_dsc_table(subject_scores, seed=study.design().seed)
     shown = {
-        f"table2_{experiment}": markdown_table(dsc_tables.table2_wide(table, experiment))
+        f"table2_{experiment}": markdown_table(result_tables.table2_wide(table, experiment))
         for experiment in table["experiment"].unique(maintain_order=True)
     }
     return exported(study, table, "table2_median_dsc", **shown)
@@ -70,8 +64,8 @@ def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.O
 def intersectional_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Table 3: median overall DSC per group x held attribute, with Mann-Whitney U stars between
     the groups within each held value; no rows for experiments without a held attribute."""
-    table = dsc_tables.intersectional_table(subject_scores)
-    unheld = dsc_tables.experiments_without_held(subject_scores)
+    table = result_tables.intersectional_table(subject_scores)
+    unheld = result_tables.experiments_without_held(subject_scores)
     notes = {"no_held_attribute": ", ".join(unheld)} if unheld else {}
     return exported(
         study, table, "table3_intersectional", table3=markdown_table(table, 60), **notes
@@ -81,7 +75,7 @@ def intersectional_dsc_table(subject_scores: pl.DataFrame, study: StudyResource)
 @dg.asset(**ANALYSIS)
 def dsc_by_class_and_phase(segmentation_metrics: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Median DSC per class (LVBP, LVM, RVBP), phase (ED, ES), group, experiment and ratio."""
-    table = dsc_tables.class_phase_table(segmentation_metrics)
+    table = result_tables.class_phase_table(segmentation_metrics)
     return exported(study, table, "dsc_by_class_and_phase", preview=markdown_table(table, 24))
 
 
@@ -89,7 +83,7 @@ def dsc_by_class_and_phase(segmentation_metrics: pl.DataFrame, study: StudyResou
 def clinical_difference_table(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Predicted minus truth of LV/RV EDV, ESV, EF and LV mass by group and ratio, with the
     Mann-Whitney U test between the groups."""
-    table = dsc_tables.clinical_difference_table(clinical_measures)
+    table = result_tables.clinical_difference_table(clinical_measures)
     shown = table.filter(pl.col("measure").is_in(["lv_esv_ml", "lv_ef", "rv_esv_ml", "rv_ef"]))
     return exported(study, table, "clinical_differences", preview=markdown_table(shown, 60))
 
@@ -98,7 +92,7 @@ def clinical_difference_table(clinical_measures: pl.DataFrame, study: StudyResou
 def group_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Mann-Whitney U between the two groups at each ratio and class: U, p, Holm-adjusted p per
     experiment, rank-biserial effect size and stars (the paper's test)."""
-    table = comparisons.group_comparisons(subject_scores, group_order(study))
+    table = comparisons.group_comparisons(subject_scores, study.design().group_order())
     overall = table.filter(pl.col("class") == "overall").select(
         "experiment", "ratio", "group_a", "group_b", "p_value", "p_holm", "effect_size", "stars"
     )

@@ -1,29 +1,35 @@
-"""Evaluation per experiment x ratio: the ensemble on the test set, then the metrics and clinical
-measures computed from it (assets/measures.py)."""
+"""Evaluation per experiment x ratio: the ensemble of the trained folds on the test set, then the
+segmentation metrics and clinical measures computed from its predictions."""
 
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.assets.measures import (
-    TEST_SET,
-    clinical_measures,
-    predictions_folder,
-    segmentation_metrics,
-)
-from cmrbias_dagster.assets.nnunet import nnunet_environment, partition_dataset
-from cmrbias_dagster.lib import evaluation
-from cmrbias_dagster.lib.cases import subject_cases
-from cmrbias_dagster.lib.nnunet_inference import PredictionSettings, predict_ensemble
-from cmrbias_dagster.lib.render import markdown_image, prediction_overlay_png
-from cmrbias_dagster.partitions import study_partitions
-from cmrbias_dagster.resources import StudyResource
-from cmrbias_dagster.resources.training import TrainingResource
+from cmrbias_dagster.lib.evaluation import predictions
+from cmrbias_dagster.lib.nnunet.dataset import subject_cases
+from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
+from cmrbias_dagster.lib.outputs import markdown_table
+from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overlay_png
+from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
+from cmrbias_dagster.resources import StudyResource, TrainingResource
+from cmrbias_dagster.resources.study import StudyPartition
+
+TEST_SET = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
+# What both tables share: one DuckDB table per partition, read from the ensemble's predictions.
+FROM_PREDICTIONS = {
+    "partitions_def": study_partitions,
+    "group_name": "evaluation",
+    "kinds": {"polars", "duckdb"},
+    "ins": TEST_SET,
+    "deps": [dg.AssetKey("ensemble_prediction")],
+    "metadata": {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}},
+}
 
 
-def evaluation_assets(n_folds: int) -> list[dg.AssetsDefinition]:
-    """The ensemble over `n_folds` fold checkpoints, and the tables computed from it."""
+def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
+    """`ensemble_prediction` over the `n_folds` fold checkpoints."""
 
     @dg.asset(
         partitions_def=study_partitions,
@@ -47,22 +53,21 @@ def evaluation_assets(n_folds: int) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """The folds' softmax probabilities averaged on every test case (ED and ES), then the
         largest connected component kept per class; NIfTI in the image's own geometry."""
-        _, dataset = partition_dataset(study, context.partition_key)
+        partition = study.partition(context.partition_key)
         cases = subject_cases(test_set, subject_manifest)
-        folder = predictions_folder(study, context.partition_key)
-        settings = PredictionSettings.from_mapping(study.settings().prediction)
+        folder = study.predictions_folder(partition)
         started = time.monotonic()
         results, device = training.run(
             predict_ensemble,
-            nnunet_environment(study),
-            dataset,
+            study.nnunet_environment(),
+            partition.dataset,
             range(n_folds),
             cases,
             folder,
-            settings,
+            study.settings().prediction,
         )
         seconds = time.monotonic() - started
-        problems = evaluation.prediction_problems(test_set, subject_manifest, folder)
+        problems = predictions.prediction_problems(test_set, subject_manifest, folder)
         ensemble = sum(r.ensemble_mean_dice for r in results) / len(results)
         folds = [sum(r.fold_mean_dice[k] for r in results) / len(results) for k in range(n_folds)]
         return dg.MaterializeResult(
@@ -92,4 +97,88 @@ def evaluation_assets(n_folds: int) -> list[dg.AssetsDefinition]:
             ],
         )
 
-    return [ensemble_prediction, segmentation_metrics, clinical_measures]
+    return ensemble_prediction
+
+
+def with_partition(
+    table: pl.DataFrame, test_set: pl.DataFrame, partition: StudyPartition
+) -> pl.DataFrame:
+    """Rows keyed by the partition and joined with each subject's group and held value."""
+    attributes = test_set.select("subject_id", "group", "held")
+    return table.join(attributes, on="subject_id").with_columns(
+        experiment=pl.lit(partition.experiment), ratio=pl.lit(partition.ratio, dtype=pl.Int64)
+    )
+
+
+@dg.asset(
+    **FROM_PREDICTIONS,
+    check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="segmentation_metrics")],
+)
+def segmentation_metrics(
+    context: dg.AssetExecutionContext,
+    test_set: pl.DataFrame,
+    subject_manifest: pl.DataFrame,
+    study: StudyResource,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """One row per test subject x phase x class: DSC, HD95 and ASSD in mm, predicted and true
+    volumes, with the subject's group and held value."""
+    partition = study.partition(context.partition_key)
+    folder = study.predictions_folder(partition)
+    metrics = with_partition(
+        predictions.case_metrics(test_set, subject_manifest, folder), test_set, partition
+    )
+    overall = predictions.subject_overall_dsc(metrics).join(
+        test_set.select("subject_id", "group"), on="subject_id"
+    )
+    medians = predictions.median_dsc_by_group(metrics)
+    bad = metrics.filter(~pl.col("dice").is_between(0, 1) | (pl.col("true_ml") <= 0))
+    yield dg.Output(
+        metrics,
+        metadata={
+            "rows": metrics.height,
+            "median_dsc_by_group_and_class": dg.MetadataValue.md(markdown_table(medians)),
+            "median_overall_dsc_by_group": dg.MetadataValue.md(
+                markdown_table(
+                    overall.group_by("group")
+                    .agg(median_overall_dsc=pl.col("overall_dsc").median())
+                    .sort("group")
+                )
+            ),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="metrics_in_range",
+        passed=bad.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"out_of_range_rows": bad.height},
+    )
+
+
+@dg.asset(**FROM_PREDICTIONS)
+def clinical_measures(
+    context: dg.AssetExecutionContext,
+    test_set: pl.DataFrame,
+    subject_manifest: pl.DataFrame,
+    study: StudyResource,
+) -> dg.Output[pl.DataFrame]:
+    """One row per test subject: LV and RV EDV, ESV, EF and LV mass (1.05 g/mL), predicted,
+    true, predicted minus truth and relative difference."""
+    partition = study.partition(context.partition_key)
+    folder = study.predictions_folder(partition)
+    table = with_partition(
+        predictions.clinical_differences(test_set, subject_manifest, folder), test_set, partition
+    )
+    summary = (
+        table.group_by("group")
+        .agg(pl.col(f"{m}_diff").median().alias(f"median_{m}_diff") for m in predictions.CLINICAL)
+        .sort("group")
+    )
+    return dg.Output(
+        table,
+        metadata={"median_differences_by_group": dg.MetadataValue.md(markdown_table(summary))},
+    )
+
+
+def evaluation_assets(n_folds: int) -> list[dg.AssetsDefinition]:
+    """The ensemble over `n_folds` fold checkpoints, and the tables computed from it."""
+    return [ensemble_prediction_asset(n_folds), segmentation_metrics, clinical_measures]

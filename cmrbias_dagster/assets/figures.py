@@ -6,22 +6,15 @@ import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
-from cmrbias_dagster.assets.analysis import group_order
-from cmrbias_dagster.assets.measures import predictions_folder
 from cmrbias_dagster.lib import plots
-from cmrbias_dagster.lib.evaluation import load_labels, prediction_path
-from cmrbias_dagster.lib.exports import write_atomically
-from cmrbias_dagster.lib.render import markdown_image
-from cmrbias_dagster.lib.volumes import load_volume
+from cmrbias_dagster.lib.cohort.volumes import load_volume
+from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
+from cmrbias_dagster.lib.outputs import write_atomically
+from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.resources import StudyResource
 
 FIGURES = {"group_name": "figures", "kinds": {"matplotlib"}}
 BALANCED = 50
-
-
-def figure_file(study: StudyResource, name: str) -> Path:
-    """Where a figure's PNG lies: data/work/<profile>/figures/<name>.png."""
-    return study.output_dir("figures") / f"{name}.png"
 
 
 def saved(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeResult:
@@ -29,7 +22,7 @@ def saved(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeRes
     metadata: dict[str, dg.MetadataValue] = {}
     for name, figure in figures.items():
         png = plots.figure_png(figure)
-        path = write_atomically(figure_file(study, name), png)
+        path = write_atomically(study.figure_file(name), png)
         metadata[name] = dg.MetadataValue.md(markdown_image(png, name))
         metadata[f"{name}_path"] = dg.MetadataValue.path(str(path))
     return dg.MaterializeResult(metadata=metadata)
@@ -41,7 +34,9 @@ def dsc_figure(
 ) -> dg.MaterializeResult:
     """Fig. 2: overall DSC per group across training ratios, one panel per experiment, with the
     Mann-Whitney U stars between the groups at each ratio."""
-    figure = plots.dsc_by_ratio_figure(subject_scores, group_comparisons, group_order(study))
+    figure = plots.dsc_by_ratio_figure(
+        subject_scores, group_comparisons, study.design().group_order()
+    )
     return saved(study, {"fig2_dsc_by_ratio": figure})
 
 
@@ -50,21 +45,25 @@ def class_dsc_figure(
     subject_scores: pl.DataFrame, group_comparisons: pl.DataFrame, study: StudyResource
 ) -> dg.MaterializeResult:
     """Fig. 3: the same per class (LVBP, LVM, RVBP)."""
-    figure = plots.dsc_by_class_figure(subject_scores, group_comparisons, group_order(study))
+    figure = plots.dsc_by_class_figure(
+        subject_scores, group_comparisons, study.design().group_order()
+    )
     return saved(study, {"fig3_dsc_by_class": figure})
 
 
 @dg.asset(**FIGURES)
 def clinical_figure(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Fig. 4: predicted minus true LV/RV ESV and EF per group across training ratios."""
-    figure = plots.clinical_differences_figure(clinical_measures, group_order(study))
+    figure = plots.clinical_differences_figure(clinical_measures, study.design().group_order())
     return saved(study, {"fig4_clinical_differences": figure})
 
 
 @dg.asset(**FIGURES)
 def fairness_figure(fairness_table: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """SD of group means, skewed error ratio, ES-Dice and parity gap against the training ratio."""
-    return saved(study, {"fairness": plots.fairness_figure(fairness_table, group_order(study))})
+    return saved(
+        study, {"fairness": plots.fairness_figure(fairness_table, study.design().group_order())}
+    )
 
 
 @dg.asset(**FIGURES)
@@ -89,7 +88,7 @@ def qualitative_figure(
         evaluated = overall.filter(pl.col("experiment") == experiment)
         for ratio in sorted({evaluated["ratio"].min(), BALANCED} & set(evaluated["ratio"])):
             part = evaluated.filter(pl.col("ratio") == ratio)
-            folder = predictions_folder(study, f"{experiment}|{ratio}")
+            folder = study.predictions_folder(study.partition(f"{experiment}|{ratio}"))
             for pick in plots.pick_best_median_worst(part).iter_rows(named=True):
                 cases.append(qualitative_case(pick, ratio, subject_manifest, folder))
         if cases:

@@ -3,34 +3,13 @@
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib.cases import subject_cases
-from cmrbias_dagster.lib.folds import nnunet_splits
-from cmrbias_dagster.lib.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet_dataset import (
-    NnunetEnvironment,
-    dataset_name,
-    stable_dataset_id,
-    write_raw_dataset,
-)
-from cmrbias_dagster.lib.nnunet_plan_edits import PlanEdits
-from cmrbias_dagster.lib.nnunet_plans import dataset_fingerprint_summary, plan_and_preprocess
-from cmrbias_dagster.lib.versions import table_version
-from cmrbias_dagster.partitions import experiment_and_ratio, study_partitions
+from cmrbias_dagster.lib.nnunet.dataset import subject_cases, write_raw_dataset
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.plans import dataset_fingerprint_summary, plan_and_preprocess
+from cmrbias_dagster.lib.outputs import table_version
+from cmrbias_dagster.lib.splits.folds import nnunet_splits
+from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource
-
-
-def nnunet_environment(study: StudyResource) -> NnunetEnvironment:
-    """The profile's nnU-Net folders under data/work/<profile>/nnunet/."""
-    base = study.output_dir("nnunet")
-    return NnunetEnvironment(base / "raw", base / "preprocessed", base / "results")
-
-
-def partition_dataset(study: StudyResource, partition_key: str) -> tuple[int, str]:
-    """The stable nnU-Net dataset id and folder name of a study partition."""
-    name, ratio = experiment_and_ratio(partition_key)
-    design = study.design()
-    dataset_id = stable_dataset_id(design.experiment_names.index(name), design.ratios.index(ratio))
-    return dataset_id, dataset_name(dataset_id, name, ratio)
 
 
 @dg.asset(
@@ -46,9 +25,9 @@ def nnunet_dataset(
     study: StudyResource,
 ) -> dg.MaterializeResult:
     """The split's ED and ES cases in nnU-Net's raw format, with dataset.json (LVBP/LVM/RVBP)."""
-    _, name = partition_dataset(study, context.partition_key)
+    name = study.partition(context.partition_key).dataset
     cases = subject_cases(training_split, subject_manifest)
-    folder = write_raw_dataset(cases, name, nnunet_environment(study))
+    folder = write_raw_dataset(cases, name, study.nnunet_environment())
     missing = [
         case.case_id
         for case in cases
@@ -82,10 +61,12 @@ def nnunet_plans(
 ) -> dg.MaterializeResult:
     """nnU-Net's fingerprint, 2d plan (with the profile's edits) and preprocessed data, plus the
     grouped folds as splits_final.json."""
-    dataset_id, _ = partition_dataset(study, context.partition_key)
-    edits = PlanEdits.from_mapping(study.settings().nnunet)
     folder = run_in_fresh_process(
-        plan_and_preprocess, dataset_id, nnunet_environment(study), edits, nnunet_splits(cv_folds)
+        plan_and_preprocess,
+        study.partition(context.partition_key).dataset_id,
+        study.nnunet_environment(),
+        study.settings().nnunet,
+        nnunet_splits(cv_folds),
     )
     summary = dataset_fingerprint_summary(folder)
     return dg.MaterializeResult(

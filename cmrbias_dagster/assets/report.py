@@ -1,14 +1,12 @@
 """`study_report`: one self-contained HTML page of the whole study, linked from its metadata."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.assets.figures import figure_file
-from cmrbias_dagster.lib import dsc_tables, report
-from cmrbias_dagster.lib.exports import write_atomically
-from cmrbias_dagster.lib.findings import study_findings
+from cmrbias_dagster.lib import report
+from cmrbias_dagster.lib.analysis import result_tables
+from cmrbias_dagster.lib.analysis.findings import study_findings
+from cmrbias_dagster.lib.outputs import write_atomically
 from cmrbias_dagster.resources import StudyResource
 
 FIGURE_ASSETS = (
@@ -20,11 +18,6 @@ FIGURE_ASSETS = (
     "qualitative_figure",
 )
 VERSIONED = ("subject_manifest", "training_split", "segmentation_metrics")
-
-
-def report_file(study: StudyResource) -> Path:
-    """Where the study report lies: data/work/<profile>/report/study_report.html."""
-    return study.output_dir("report") / "study_report.html"
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -87,7 +80,7 @@ def study_report(
     every figure, software versions and the data versions it was built from."""
 
     def figures(*names: str) -> list[tuple[str, bytes]]:
-        paths = [(n, figure_file(study, n)) for n in names]
+        paths = [(n, study.figure_file(n)) for n in names]
         return [(n, p.read_bytes()) for n, p in paths if p.is_file()]
 
     experiments = study.design().experiment_names
@@ -107,7 +100,7 @@ def study_report(
         report.Section(
             "Median DSC (Table 2)",
             tables=[
-                (e, dsc_tables.table2_wide(median_dsc_table, e))
+                (e, result_tables.table2_wide(median_dsc_table, e))
                 for e in experiments
                 if e in set(median_dsc_table["experiment"])
             ],
@@ -144,7 +137,7 @@ def study_report(
     page = report.study_report_html(
         "Demographic bias in nnU-Net CMR segmentation", f"Profile {study.profile}.", sections
     )
-    path = write_atomically(report_file(study), page.encode())
+    path = write_atomically(study.report_file(), page.encode())
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.url(path.as_uri()),

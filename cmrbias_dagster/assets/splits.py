@@ -5,13 +5,11 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib import split_checks
-from cmrbias_dagster.lib.folds import assign_folds, nnunet_splits
-from cmrbias_dagster.lib.sampling import draw_test_set, draw_training_split
-from cmrbias_dagster.lib.tables import markdown_table
-from cmrbias_dagster.lib.versions import table_version
+from cmrbias_dagster.lib.outputs import markdown_table, table_version
+from cmrbias_dagster.lib.splits import checks as split_checks
+from cmrbias_dagster.lib.splits.folds import assign_folds, nnunet_splits
+from cmrbias_dagster.lib.splits.sampling import draw_test_set, draw_training_split
 from cmrbias_dagster.partitions import (
-    experiment_and_ratio,
     experiment_of_study_partition,
     experiment_partitions,
     study_partitions,
@@ -78,8 +76,8 @@ def training_split(
     """The training subjects at one ratio: exact group counts, held attribute (if any) 50/50 per
     group."""
     design, settings = study.design(), study.settings()
-    name, ratio = experiment_and_ratio(context.partition_key)
-    experiment = design.experiment(name)
+    partition = study.partition(context.partition_key)
+    experiment, ratio = design.experiment(partition.experiment), partition.ratio
     drawn = draw_training_split(
         subject_manifest,
         test_set["subject_id"],

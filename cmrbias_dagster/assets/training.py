@@ -4,15 +4,12 @@ partition dimensions, experiment x ratio, so folds are assets rather than a thir
 import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from cmrbias_dagster.assets.nnunet import nnunet_environment, nnunet_plans, partition_dataset
 from cmrbias_dagster.executors import gpu_pod_tags
-from cmrbias_dagster.lib.fold_records import FoldResult
-from cmrbias_dagster.lib.nnunet_training import train_fold
-from cmrbias_dagster.lib.render import markdown_image
-from cmrbias_dagster.lib.training_settings import TrainingSettings
+from cmrbias_dagster.lib.nnunet.fold_records import FoldResult
+from cmrbias_dagster.lib.nnunet.training import train_fold
+from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.partitions import study_partitions
-from cmrbias_dagster.resources import StudyResource
-from cmrbias_dagster.resources.training import TrainingResource
+from cmrbias_dagster.resources import StudyResource, TrainingResource
 
 CLASSES = ("LVBP", "LVM", "RVBP")
 TRAINING_POOL = "nnunet_training"
@@ -22,9 +19,9 @@ def train_with_device(
     study: StudyResource, training: TrainingResource, partition_key: str, fold: int
 ) -> tuple[FoldResult, str]:
     """Train a fold in a fresh process, on a leased GPU slot when CUDA is used."""
-    _, dataset = partition_dataset(study, partition_key)
-    settings = TrainingSettings.from_mapping(study.settings().training)
-    return training.run(train_fold, nnunet_environment(study), dataset, fold, settings)
+    dataset = study.partition(partition_key).dataset
+    settings = study.settings().training
+    return training.run(train_fold, study.nnunet_environment(), dataset, fold, settings)
 
 
 def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
@@ -60,7 +57,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         partitions_def=study_partitions,
         group_name="training",
         kinds={"nnunet", "pytorch"},
-        deps=[nnunet_plans],
+        deps=["nnunet_plans"],
         pool=TRAINING_POOL,
         op_tags=gpu_pod_tags(),  # one whole GPU per fold pod under the Kubernetes executor
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),

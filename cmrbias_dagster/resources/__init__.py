@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from cmrbias_dagster.resources.cohort import CohortResource
+from cmrbias_dagster.resources.cohort_folder import CohortResource
 from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
 from cmrbias_dagster.resources.study import (
     DEFAULT_STUDY_FILE,
@@ -11,7 +11,7 @@ from cmrbias_dagster.resources.study import (
     PROJECT_ROOT,
     StudyResource,
 )
-from cmrbias_dagster.resources.training import TrainingResource
+from cmrbias_dagster.resources.training_device import TrainingResource
 
 DEFAULT_RAW_DIR = PROJECT_ROOT / "data" / "raw"
 

@@ -1,7 +1,10 @@
-"""Figures of the study's results as matplotlib Figures, and their PNG bytes."""
+"""Stage 6, plots: the paper's figures and supplementary ones as matplotlib Figures and PNG bytes,
+and pictures of subjects (slices with label overlays). May import `design`, `cohort`, `nnunet`
+(case paths), `evaluation` and `analysis`.
+"""
 
+from cmrbias_dagster.lib.plots.characteristics import cohort_distributions_figure
 from cmrbias_dagster.lib.plots.clinical import clinical_differences_figure
-from cmrbias_dagster.lib.plots.cohort import cohort_distributions_figure
 from cmrbias_dagster.lib.plots.dsc import dsc_by_class_figure, dsc_by_ratio_figure
 from cmrbias_dagster.lib.plots.fairness import fairness_figure
 from cmrbias_dagster.lib.plots.panels import figure_png

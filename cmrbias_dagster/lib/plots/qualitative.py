@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cmrbias_dagster.lib.plots.panels import panel_grid
-from cmrbias_dagster.lib.render import LABEL_COLOURS, mid_labelled_slice
+from cmrbias_dagster.lib.plots.subjects import LABEL_COLOURS, mid_labelled_slice
 
 QUALITATIVE_COLUMNS = ("image", "truth", "prediction")
 

@@ -1,0 +1,121 @@
+"""The paper's result tables from the evaluation rows of every experiment x ratio.
+
+`metrics` rows come from the `segmentation_metrics` asset (one per experiment, ratio, subject,
+phase, class); `clinical` rows from `clinical_measures` (one per experiment, ratio, subject).
+"""
+
+import polars as pl
+
+from cmrbias_dagster.lib.analysis.statistics import bootstrap_median_ci, mann_whitney
+from cmrbias_dagster.lib.evaluation.predictions import CLINICAL
+
+KEYS = ["experiment", "ratio"]
+SUBJECT = ["experiment", "ratio", "subject_id", "group", "held"]
+CLASSES = ("overall", "LVBP", "LVM", "RVBP")
+
+
+def subject_scores(metrics: pl.DataFrame) -> pl.DataFrame:
+    """One row per experiment, ratio, subject and class: the DSC averaged over ED and ES; class
+    `overall` averages the three classes too (the per-subject score of the paper's Table 2)."""
+    per_class = metrics.group_by(*SUBJECT, "class").agg(dsc=pl.col("dice").mean())
+    overall = metrics.group_by(*SUBJECT).agg(dsc=pl.col("dice").mean())
+    overall = overall.with_columns(pl.lit("overall").alias("class")).select(per_class.columns)
+    return pl.concat([overall, per_class]).sort(*KEYS, "class", "subject_id")
+
+
+def median_dsc_table(scores: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Table 2 (all classes): median DSC with a seeded bootstrap 95 % CI, per experiment, ratio,
+    class and group, plus the group `all` (every test subject)."""
+    everyone = scores.with_columns(pl.lit("all").alias("group"))
+    rows = []
+    for experiment, ratio, name, group, part in (
+        pl.concat([scores, everyone])
+        .group_by("experiment", "ratio", "class", "group", maintain_order=True)
+        .agg(pl.col("dsc"))
+        .iter_rows()
+    ):
+        low, high = bootstrap_median_ci(part, seed=seed)
+        rows.append(
+            {
+                "experiment": experiment,
+                "ratio": ratio,
+                "class": name,
+                "group": group,
+                "n": len(part),
+                "median_dsc": float(pl.Series(part).median()),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return pl.DataFrame(rows).sort(*KEYS, "class", "group")
+
+
+def intersectional_table(scores: pl.DataFrame) -> pl.DataFrame:
+    """Table 3: median overall DSC per group x held value, with the Mann-Whitney U test between
+    the two groups within each held value (e.g. black vs white women). Experiments without a held
+    attribute (null `held`) have no rows."""
+    overall = scores.filter((pl.col("class") == "overall") & pl.col("held").is_not_null())
+    medians = overall.group_by(*KEYS, "held", "group").agg(
+        n=pl.len(), median_dsc=pl.col("dsc").median()
+    )
+    tests = []
+    for (experiment, ratio, held), part in overall.group_by(*KEYS, "held"):
+        groups = sorted(part["group"].unique())
+        if len(groups) != 2:
+            continue
+        test = mann_whitney(*(part.filter(pl.col("group") == g)["dsc"] for g in groups))
+        tests.append(
+            {"experiment": experiment, "ratio": ratio, "held": held, "p_value": test.p_value}
+            | {"stars": test.stars}
+        )
+    tested = medians.join(pl.DataFrame(tests), on=[*KEYS, "held"], how="left") if tests else medians
+    return tested.sort(*KEYS, "held", "group")
+
+
+def experiments_without_held(scores: pl.DataFrame) -> list[str]:
+    """Experiments whose subjects have no held value (no held attribute), hence no Table 3 rows."""
+    held = scores.group_by("experiment").agg(pl.col("held").is_not_null().any())
+    return sorted(held.filter(~pl.col("held"))["experiment"].to_list())
+
+
+def class_phase_table(metrics: pl.DataFrame) -> pl.DataFrame:
+    """Median DSC per experiment, ratio, class, phase and group."""
+    return (
+        metrics.group_by(*KEYS, "class", "phase", "group")
+        .agg(n=pl.len(), median_dsc=pl.col("dice").median())
+        .sort(*KEYS, "class", "phase", "group")
+    )
+
+
+def clinical_difference_table(clinical: pl.DataFrame) -> pl.DataFrame:
+    """Predicted minus truth of each clinical measure: median and mean per experiment, ratio and
+    group, with the Mann-Whitney U test between the groups' differences."""
+    rows = []
+    for (experiment, ratio), part in clinical.group_by(*KEYS):
+        groups = sorted(part["group"].unique())
+        for measure in CLINICAL:
+            values = {g: part.filter(pl.col("group") == g)[f"{measure}_diff"] for g in groups}
+            test = mann_whitney(*values.values()) if len(groups) == 2 else None
+            for group, diffs in values.items():
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "ratio": ratio,
+                        "measure": measure,
+                        "group": group,
+                        "n": diffs.len(),
+                        "median_diff": diffs.median(),
+                        "mean_diff": diffs.mean(),
+                        "p_value": test.p_value if test else None,
+                        "stars": test.stars if test else "",
+                    }
+                )
+    return pl.DataFrame(rows).sort(*KEYS, "measure", "group")
+
+
+def table2_wide(table: pl.DataFrame, experiment: str, class_name: str = "overall") -> pl.DataFrame:
+    """Table 2 as printed: one row per ratio, a median column per group and `all`."""
+    part = table.filter((pl.col("experiment") == experiment) & (pl.col("class") == class_name))
+    wide = part.pivot(on="group", index="ratio", values="median_dsc", sort_columns=True)
+    groups = [c for c in wide.columns if c not in ("ratio", "all")]
+    return wide.select("ratio", *groups, "all").sort("ratio")

@@ -1,0 +1,119 @@
+"""The typed blocks of a profile in data/study.yaml: `nnunet` (plan edits), `training`, `prediction`
+and `synthetic_cohort`. Unknown keys are refused by name when the design is parsed."""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+from cmrbias_dagster.lib.design.fields import check_optional_count, settings_from_mapping
+
+# How the work is spread over processes and threads, not what is trained: left out of the stamp.
+NOT_FINGERPRINTED = ("augmentation_workers", "threads")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """nnUNetTrainer's schedule; the defaults are the paper's (500 epochs x 250 iterations)."""
+
+    epochs: int = 500
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    save_every: int = 50  # epochs between resumable checkpoints
+    final_validation: bool = True  # nnU-Net's full validation of the fold: real Dice per class
+    augmentation_workers: int | None = None  # nnUNet_n_proc_DA; 0 = augment in-process (small CPUs)
+    threads: int | None = None  # torch threads of the training process; None: torch's default
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "iterations_per_epoch", "val_iterations_per_epoch", "save_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"training setting {name!r} must be a positive integer, got {value!r}"
+                )
+        check_optional_count(self.augmentation_workers, 0, "augmentation_workers", "training")
+        check_optional_count(self.threads, 1, "threads", "training")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object] | None) -> "TrainingSettings":
+        """From a profile's `training:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "training")
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that change what is trained (not of how many processes and
+        threads do the work)."""
+        relevant = {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(frozen=True)
+class PlanEdits:
+    """The profile's edits to nnU-Net's default 2d plan; None keeps nnU-Net's choice."""
+
+    batch_size: int | None = None
+    features_per_stage: tuple[int, ...] | None = None
+    patch_size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and not _positive_int(self.batch_size):
+            raise ValueError(
+                f"plan edit batch_size must be a positive integer, got {self.batch_size!r}"
+            )
+        for name in ("features_per_stage", "patch_size"):
+            value = getattr(self, name)
+            if value is not None:
+                if not value or not all(_positive_int(v) for v in value):
+                    raise ValueError(f"plan edit {name} must list positive integers, got {value!r}")
+                object.__setattr__(self, name, tuple(value))
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object] | None) -> "PlanEdits":
+        """From a profile's `nnunet:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "nnunet")
+
+
+@dataclass(frozen=True)
+class PredictionSettings:
+    """nnU-Net's inference options: test-time mirroring (its default) and sliding-window overlap;
+    and the torch threads of the prediction process (None: torch's default, every core)."""
+
+    mirroring: bool = True
+    tile_step_size: float = 0.5
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_optional_count(self.threads, 1, "threads", "prediction")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object] | None) -> "PredictionSettings":
+        """From a profile's `prediction:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "prediction")
+
+
+@dataclass(frozen=True)
+class SyntheticCohortSettings:
+    """What the synthetic cohort generator makes for a profile (lib.cohort.synthetic.CohortSpec
+    checks the values: group counts, grid, planted effects)."""
+
+    subjects: dict
+    matrix: int
+    pixel_mm: float
+    slices: int
+    slice_gap_mm: float
+    effects: dict | None = None
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object]) -> "SyntheticCohortSettings":
+        """From a profile's `synthetic_cohort:` block; unknown or missing keys are an error."""
+        missing = [f.name for f in fields(cls) if f.name != "effects" and f.name not in mapping]
+        if missing:
+            raise ValueError(f"synthetic_cohort setting(s) {missing} missing")
+        return settings_from_mapping(cls, mapping, "synthetic_cohort")
+
+    def as_mapping(self) -> dict:
+        """The block as written in data/study.yaml (without `effects` when not given)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}

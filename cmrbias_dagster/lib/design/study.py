@@ -1,0 +1,149 @@
+"""The study design (data/study.yaml): experiments, training ratios and per-profile sizes."""
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .fields import (
+    StudyDesignError,
+    integer_field,
+    mapping_field,
+    pair_field,
+    ratios_field,
+    required_field,
+    text_field,
+)
+from .profile import Profile, parse_profile
+
+# Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
+_EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    attribute: str
+    groups: tuple[str, str]
+    # Optional: a cohort such as ACDC has one attribute only (pathology) and nothing to hold.
+    held_attribute: str | None = None
+    held_values: tuple[str, str] | None = None
+
+    @property
+    def strata(self) -> tuple[tuple[str, str | None], ...]:
+        """(group, held value) pairs; held value None for every group without a held attribute."""
+        held: tuple[str | None, ...] = self.held_values or (None,)
+        return tuple((group, value) for group in self.groups for value in held)
+
+    def stratum_label(self, group: str, held: str | None) -> str:
+        """A stratum as `attribute=group[, held_attribute=held]`, for messages and checks."""
+        label = f"{self.attribute}={group}"
+        return f"{label}, {self.held_attribute}={held}" if self.held_attribute else label
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    seed: int
+    ratios: tuple[int, ...]
+    experiments: tuple[Experiment, ...]
+    profiles: tuple[Profile, ...]
+
+    @property
+    def experiment_names(self) -> list[str]:
+        """Names of the experiments in file order."""
+        return [experiment.name for experiment in self.experiments]
+
+    def group_order(self) -> dict[str, tuple[str, str]]:
+        """Each experiment's two groups, the first being the one whose training share varies."""
+        return {experiment.name: experiment.groups for experiment in self.experiments}
+
+    def experiment(self, name: str) -> Experiment:
+        """The experiment called `name`; StudyDesignError listing the known names otherwise."""
+        for experiment in self.experiments:
+            if experiment.name == name:
+                return experiment
+        raise StudyDesignError(f"unknown experiment {name!r}; known: {self.experiment_names}")
+
+    def profile(self, name: str) -> Profile:
+        """The profile called `name`; StudyDesignError listing the known names otherwise."""
+        for profile in self.profiles:
+            if profile.name == name:
+                return profile
+        known = [profile.name for profile in self.profiles]
+        raise StudyDesignError(f"unknown profile {name!r}; known: {known}")
+
+
+def load_study_design(path: Path) -> StudyDesign:
+    """Read and validate the study design YAML file at `path`: once per process, and again only
+    when the file changes."""
+    path = Path(path)
+    return _load_cached(str(path), path.stat().st_mtime_ns, path.stat().st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, modified_ns: int, size: int) -> StudyDesign:
+    with open(path, encoding="utf-8") as handle:
+        mapping = yaml.safe_load(handle)
+    return parse_study_design(mapping, source=path)
+
+
+def parse_study_design(mapping: Mapping[str, Any], source: str = "study design") -> StudyDesign:
+    """Validate a parsed study design mapping; errors name `source`, the entry and the field."""
+    top = mapping_field(mapping, source)
+    seed = integer_field(required_field(top, "seed", source), "seed", source)
+    ratios = ratios_field(required_field(top, "ratios", source), source)
+    experiments = mapping_field(
+        required_field(top, "experiments", source), f"{source}: field 'experiments'"
+    )
+    profiles = mapping_field(required_field(top, "profiles", source), f"{source}: field 'profiles'")
+    if not experiments or not profiles:
+        raise StudyDesignError(
+            f"{source}: 'experiments' and 'profiles' must each list at least one"
+        )
+    parsed = tuple(_experiment(name, raw, source) for name, raw in experiments.items())
+    # Sizes must suit the strictest experiment: one with a held attribute halves every group.
+    per_group = 2 if any(experiment.held_attribute for experiment in parsed) else 1
+    return StudyDesign(
+        seed=seed,
+        ratios=ratios,
+        experiments=parsed,
+        profiles=tuple(
+            parse_profile(name, raw, ratios, per_group, source) for name, raw in profiles.items()
+        ),
+    )
+
+
+def _experiment(name: Any, raw: Any, source: str) -> Experiment:
+    where = f"{source}: experiment {name!r}"
+    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+        raise StudyDesignError(f"{where}: name must match {_EXPERIMENT_NAME.pattern}")
+    entry = mapping_field(raw, where)
+    attribute = text_field(required_field(entry, "attribute", where), "attribute", where)
+    groups = pair_field(required_field(entry, "groups", where), "groups", where)
+    # Absent and null (`held_attribute:` left empty) both mean: nothing is held.
+    held_attribute, held_values = entry.get("held_attribute"), entry.get("held_values")
+    if held_attribute is None and held_values is None:
+        return Experiment(name=name, attribute=attribute, groups=groups)
+    if held_attribute is None:
+        raise StudyDesignError(
+            f"{where}: field 'held_values' needs 'held_attribute' (the attribute they belong to)"
+        )
+    held_attribute = text_field(held_attribute, "held_attribute", where)
+    if attribute == held_attribute:
+        raise StudyDesignError(f"{where}: field 'held_attribute' must differ from 'attribute'")
+    if held_values is None:
+        raise StudyDesignError(
+            f"{where}: field 'held_attribute' {held_attribute!r} needs 'held_values' listing the "
+            "two values kept 50/50 (or leave out both to hold nothing)"
+        )
+    return Experiment(
+        name=name,
+        attribute=attribute,
+        groups=groups,
+        held_attribute=held_attribute,
+        held_values=pair_field(held_values, "held_values", where),
+    )

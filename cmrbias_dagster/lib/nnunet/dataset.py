@@ -1,0 +1,144 @@
+"""nnU-Net's raw dataset folder (imagesTr, labelsTr, dataset.json) and the three nnU-Net roots."""
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cmrbias_dagster.lib.cohort.validation import PHASES
+from cmrbias_dagster.lib.outputs import replace_folder, staging_folder
+from cmrbias_dagster.lib.splits.folds import case_id
+
+LABELS = {"background": 0, "LVBP": 1, "LVM": 2, "RVBP": 3}
+CHANNEL_NAMES = {"0": "cineMRI"}
+FILE_ENDING = ".nii.gz"
+# nnU-Net splits image names at "_0000" and treats folder names as dataset names: keep ids plain.
+_CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One training case: a subject at one cardiac phase, with its image and label files."""
+
+    case_id: str
+    image: Path
+    label: Path
+
+
+@dataclass(frozen=True)
+class NnunetEnvironment:
+    """The three folders nnU-Net reads and writes: raw datasets, preprocessed data, results."""
+
+    raw: Path
+    preprocessed: Path
+    results: Path
+
+    def variables(self) -> dict[str, str]:
+        """nnU-Net's environment variables naming these folders."""
+        return {
+            "nnUNet_raw": str(self.raw),
+            "nnUNet_preprocessed": str(self.preprocessed),
+            "nnUNet_results": str(self.results),
+        }
+
+    def activate(self) -> None:
+        """Point nnU-Net at these folders (it reads them from os.environ) and cap its pools at 2."""
+        os.environ.update(self.variables())
+        # nnU-Net's default of 8 workers per pool exhausts a small machine's memory.
+        os.environ.setdefault("nnUNet_def_n_proc", "2")
+
+
+def dataset_name(dataset_id: int, experiment: str, ratio: int) -> str:
+    """nnU-Net's folder name of one study partition's dataset, e.g. Dataset512_race_black_50."""
+    if not 0 < dataset_id < 1000:
+        raise ValueError(f"nnU-Net dataset ids have three digits (1..999), got {dataset_id}")
+    return f"Dataset{dataset_id:03d}_{experiment}_{ratio}"
+
+
+def stable_dataset_id(experiment_index: int, ratio_index: int, base: int = 500) -> int:
+    """A dataset id fixed by the partition's position in the study: base + 10*experiment + ratio."""
+    if experiment_index < 0 or not 0 <= ratio_index < 10:
+        raise ValueError(
+            f"need experiment_index >= 0 and 0 <= ratio_index < 10, "
+            f"got {experiment_index} and {ratio_index}"
+        )
+    dataset_id = base + 10 * experiment_index + ratio_index
+    if not 0 < dataset_id < 1000:
+        raise ValueError(
+            f"dataset id {dataset_id} (base {base}, experiment {experiment_index}, "
+            f"ratio {ratio_index}) is outside nnU-Net's three-digit range 1..999"
+        )
+    return dataset_id
+
+
+def _check_cases(cases: Sequence[Case]) -> None:
+    if not cases:
+        raise ValueError("an nnU-Net dataset needs at least one case")
+    seen: set[str] = set()
+    for case in cases:
+        if not _CASE_ID.match(case.case_id):
+            raise ValueError(f"case id {case.case_id!r} is not a plain nnU-Net identifier")
+        if case.case_id in seen:
+            raise ValueError(f"case id {case.case_id!r} appears more than once")
+        seen.add(case.case_id)
+        for role, path in (("image", case.image), ("label", case.label)):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"case {case.case_id}: {role} file {path} does not exist")
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    # Inputs are never rewritten in place, so a hard link is as good as a copy and costs nothing.
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def write_raw_dataset(cases: Sequence[Case], name: str, env: NnunetEnvironment) -> Path:
+    """Write `env.raw/<name>` (imagesTr, labelsTr, dataset.json) atomically; return the folder."""
+    _check_cases(cases)
+    target = env.raw / name
+    staging = staging_folder(target)
+    try:
+        (staging / "imagesTr").mkdir()
+        (staging / "labelsTr").mkdir()
+        for case in cases:
+            _link_or_copy(
+                Path(case.image), staging / "imagesTr" / f"{case.case_id}_0000{FILE_ENDING}"
+            )
+            _link_or_copy(Path(case.label), staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}")
+        dataset_json = {
+            "channel_names": CHANNEL_NAMES,
+            "labels": LABELS,
+            "numTraining": len(cases),
+            "file_ending": FILE_ENDING,
+            "overwrite_image_reader_writer": "NibabelIO",
+        }
+        (staging / "dataset.json").write_text(json.dumps(dataset_json, indent=2))
+        replace_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def subject_cases(subjects: pl.DataFrame, manifest: pl.DataFrame) -> list[Case]:
+    """The ED and ES cases of each subject in `subjects`, with paths from the manifest."""
+    located = subjects.select("subject_id").join(manifest, on="subject_id", how="left")
+    unknown = located.filter(pl.col("image_ed").is_null())["subject_id"].to_list()
+    if unknown:
+        raise ValueError(f"subjects not in the manifest: {', '.join(unknown[:10])}")
+    return [
+        Case(
+            case_id(row["subject_id"], phase),
+            Path(row[f"image_{phase.lower()}"]),
+            Path(row[f"label_{phase.lower()}"]),
+        )
+        for row in located.sort("subject_id").iter_rows(named=True)
+        for phase in PHASES
+    ]

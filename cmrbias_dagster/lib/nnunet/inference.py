@@ -1,0 +1,127 @@
+"""The softmax-averaged fold ensemble on test cases, as in Lee et al. 2022.
+
+nnU-Net's own predictor averages the folds' logits; the paper averages softmax probabilities. Here
+each fold's logits are turned into probabilities in the image's original geometry (nnU-Net's own
+resampling and un-cropping), the probabilities are averaged over folds, and the argmax is taken;
+then only the largest connected component of each class is kept. Call `predict_ensemble` in a
+fresh process (lib.isolation): it sets nnU-Net's environment variables and imports torch.
+"""
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cmrbias_dagster.lib.design.settings import PredictionSettings
+from cmrbias_dagster.lib.evaluation.metrics import dice_per_class
+from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
+from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.fold_records import TRAINER_FOLDER
+from cmrbias_dagster.lib.outputs import replace_folder, staging_folder
+
+if TYPE_CHECKING:
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+
+@dataclass(frozen=True)
+class CasePrediction:
+    case_id: str
+    path: str
+    fold_mean_dice: list[float]  # each single fold's mean foreground Dice, before LCC
+    ensemble_mean_dice: float  # the ensemble's, after LCC
+
+
+def predict_ensemble(
+    env: NnunetEnvironment,
+    dataset: str,
+    folds: Sequence[int],
+    cases: Sequence[Case],
+    out_dir: Path,
+    settings: PredictionSettings,
+    device: str,
+) -> list[CasePrediction]:
+    """Write `<case_id>.nii.gz` for every case into `out_dir` (replaced as a whole at the end)."""
+    env.activate()
+    import torch
+    from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    predictor = nnUNetPredictor(
+        tile_step_size=settings.tile_step_size,
+        use_mirroring=settings.mirroring,
+        perform_everything_on_device=device != "cpu",
+        device=torch.device(device),
+        allow_tqdm=False,
+    )
+    model = env.results / dataset / TRAINER_FOLDER
+    predictor.initialize_from_trained_model_folder(str(model), use_folds=tuple(folds))
+    staging = staging_folder(out_dir)
+    try:
+        io, results = NibabelIO(), []
+        for case in cases:
+            image, properties = io.read_images([str(case.image)])
+            truth, _ = io.read_seg(str(case.label))
+            segmentation, fold_segmentations = _ensemble_case(predictor, image, properties)
+            segmentation = keep_largest_component(segmentation)
+            path = staging / f"{case.case_id}.nii.gz"
+            io.write_seg(segmentation, str(path), properties)
+            results.append(
+                CasePrediction(
+                    case.case_id,
+                    str(out_dir / path.name),
+                    [_mean_dice(s, truth[0]) for s in fold_segmentations],
+                    _mean_dice(segmentation, truth[0]),
+                )
+            )
+        replace_folder(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return results
+
+
+def _ensemble_case(
+    predictor: "nnUNetPredictor", image: np.ndarray, properties: dict
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    from nnunetv2.inference.data_iterators import PreprocessAdapterFromNpy
+    from nnunetv2.inference.export_prediction import (
+        convert_predicted_logits_to_segmentation_with_correct_shape as to_original_geometry,
+    )
+
+    adapter = PreprocessAdapterFromNpy(
+        [image],
+        [None],
+        [properties],
+        [None],
+        predictor.plans_manager,
+        predictor.dataset_json,
+        predictor.configuration_manager,
+        num_threads_in_multithreaded=1,
+    )
+    data = next(adapter)
+    total, fold_segmentations = None, []
+    for parameters in predictor.list_of_parameters:
+        getattr(predictor.network, "_orig_mod", predictor.network).load_state_dict(parameters)
+        logits = predictor.predict_sliding_window_return_logits(data["data"]).to("cpu")
+        segmentation, probabilities = to_original_geometry(
+            logits,
+            predictor.plans_manager,
+            predictor.configuration_manager,
+            predictor.label_manager,
+            data["data_properties"],
+            return_probabilities=True,
+        )
+        fold_segmentations.append(segmentation)
+        total = probabilities if total is None else total + probabilities
+    ensemble = predictor.label_manager.convert_probabilities_to_segmentation(
+        total / len(fold_segmentations)
+    )
+    return np.asarray(ensemble, dtype=np.uint8), fold_segmentations
+
+
+def _mean_dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(list(dice_per_class(predicted, truth.astype(np.uint8)).values())))

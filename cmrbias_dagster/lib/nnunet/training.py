@@ -1,0 +1,144 @@
+"""Training one nnU-Net fold with the stock nnUNetTrainer: fresh, resumed, or skipped when done.
+
+Call `train_fold` in a fresh process (lib.isolation): it sets nnU-Net's environment variables and
+imports torch. The trainer is constructed directly, never looked up by name (docs/nnunet_notes.md).
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cmrbias_dagster.lib.design.settings import TrainingSettings
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.fold_records import (
+    FINAL_CHECKPOINT,
+    LATEST_CHECKPOINT,
+    FoldResult,
+    completed_result,
+    fold_folder,
+    prepare_folder,
+    store_result,
+    training_stamp,
+)
+
+if TYPE_CHECKING:
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+def train_fold(
+    env: NnunetEnvironment, dataset: str, fold: int, settings: TrainingSettings, device: str
+) -> FoldResult:
+    """Train (or resume, or skip) one fold; keep only checkpoint_final.pth at the end."""
+    started = time.monotonic()
+    stamp = training_stamp(env, dataset, settings)
+    folder = fold_folder(env, dataset, fold)
+    done = completed_result(folder, stamp)
+    if done is not None:
+        return done
+    resume = prepare_folder(folder, stamp)
+    env.activate()
+    if settings.augmentation_workers is not None:
+        os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
+    trainer = _build_trainer(env, dataset, fold, settings, device, resume)
+    start_epoch = trainer.current_epoch
+    trainer.run_training()
+    validation = _final_validation(trainer, folder) if settings.final_validation else {}
+    (folder / "checkpoint_best.pth").unlink(missing_ok=True)
+    result = _result(trainer, folder, fold, device, start_epoch, validation, stamp, started)
+    store_result(folder, result)
+    return result
+
+
+def _build_trainer(
+    env: NnunetEnvironment,
+    dataset: str,
+    fold: int,
+    settings: TrainingSettings,
+    device: str,
+    resume: bool,
+) -> "nnUNetTrainer":
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    preprocessed = env.preprocessed / dataset
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
+    plans["continue_training"] = resume
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    trainer = nnUNetTrainer(plans, "2d", fold, dataset_json, torch.device(device))
+    # Set before initialize(): the poly learning-rate schedule is built from num_epochs there.
+    trainer.num_epochs = settings.epochs
+    trainer.num_iterations_per_epoch = settings.iterations_per_epoch
+    trainer.num_val_iterations_per_epoch = settings.val_iterations_per_epoch
+    trainer.save_every = settings.save_every
+    if resume:
+        trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
+    _skip_discarded_work(trainer, settings.save_every)
+    return trainer
+
+
+def _skip_discarded_work(trainer: "nnUNetTrainer", plot_every: int) -> None:
+    """nnU-Net saves checkpoint_best.pth whenever the EMA pseudo-Dice improves (nearly every epoch
+    of a short schedule) and redraws progress.png every epoch: about 1 s an epoch on a CPU. The
+    pipeline deletes the best checkpoint (it uses the final one) and shows the curve at the end,
+    so those saves are skipped and the curve is drawn with each resumable checkpoint and last."""
+    save_checkpoint, plot_progress = trainer.save_checkpoint, trainer.logger.plot_progress_png
+
+    def save_unless_best(filename: str) -> None:
+        if not filename.endswith("checkpoint_best.pth"):
+            save_checkpoint(filename)
+
+    def plot_sometimes(output_folder: str) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % plot_every == 0 or epoch >= trainer.num_epochs:
+            plot_progress(output_folder)
+
+    trainer.save_checkpoint = save_unless_best
+    trainer.logger.plot_progress_png = plot_sometimes
+
+
+def _final_validation(trainer: "nnUNetTrainer", folder: Path) -> dict[str, float]:
+    trainer.perform_actual_validation(save_probabilities=False)
+    summary = json.loads((folder / "validation" / "summary.json").read_text())
+    names = {str(v): k for k, v in trainer.dataset_json["labels"].items()}
+    dice = {names.get(label, label): float(m["Dice"]) for label, m in summary["mean"].items()}
+    return {**dice, "mean": float(summary["foreground_mean"]["Dice"])}
+
+
+def _result(
+    trainer: "nnUNetTrainer",
+    folder: Path,
+    fold: int,
+    device: str,
+    start_epoch: int,
+    validation: dict[str, float],
+    stamp: str,
+    started: float,
+) -> FoldResult:
+    log = trainer.logger
+    starts, ends = (
+        log.get_value("epoch_start_timestamps", None),
+        log.get_value("epoch_end_timestamps", None),
+    )
+    checkpoint = folder / FINAL_CHECKPOINT
+    return FoldResult(
+        fold=fold,
+        device=device,
+        start_epoch=start_epoch,
+        epochs_run=trainer.current_epoch,
+        train_losses=[float(x) for x in log.get_value("train_losses", None)],
+        val_losses=[float(x) for x in log.get_value("val_losses", None)],
+        pseudo_dice=[float(x) for x in log.get_value("dice_per_class_or_region", -1)],
+        mean_epoch_seconds=float(
+            sum(e - s for s, e in zip(starts, ends, strict=False)) / max(len(ends), 1)
+        ),
+        validation_dice=validation,
+        checkpoint=str(checkpoint),
+        checkpoint_bytes=checkpoint.stat().st_size,
+        progress_png=str(folder / "progress.png"),
+        seconds=time.monotonic() - started,
+        stamp=stamp,
+    )
