@@ -7,7 +7,7 @@ evaluated so far; rematerialise it after more partitions finish.
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib.analysis import comparisons, result_tables
+from cmrbias_dagster.lib.analysis import comparisons, ratio_dependence, result_tables
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.resources import StudyResource
 
@@ -118,3 +118,16 @@ def fairness_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Out
         comparisons.parity_ratios(subject_scores), on="experiment"
     )
     return exported(study, table, "fairness", fairness=markdown_table(table))
+
+
+@dg.asset(**ANALYSIS)
+def ratio_dependence_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Does the between-group gap move with the training share? Per-subject DSC slopes over the
+    ratios, a permutation test within held strata, Holm per class and a verdict."""
+    table = ratio_dependence.ratio_dependence_table(
+        subject_scores, study.design().group_order(), seed=study.design().seed
+    )
+    untested = ratio_dependence.single_ratio_experiments(subject_scores)
+    notes = {"fewer_than_two_ratios": ", ".join(untested)} if untested else {}
+    overall = table.filter(pl.col("class") == "overall").drop("note")
+    return exported(study, table, "ratio_dependence", overall=markdown_table(overall), **notes)
