@@ -11,7 +11,7 @@ export CMRBIAS_PROFILE := $(PROFILE)
 # nnU-Net: few worker processes on small machines.
 export nnUNet_def_n_proc ?= 2
 
-.PHONY: install cohort study test ui lint clean
+.PHONY: install system-packages cohort study test ui lint lock clean
 
 install: $(STAMP)
 
@@ -29,7 +29,12 @@ cohort: $(STAMP)
 study: cohort
 	$(PY) -m cmrbias_dagster.study_runner
 
-test: $(STAMP)
+# The Debian packages the tests need (chromium, postgresql): installed when missing and this is root
+# with apt-get, otherwise make stops, naming them and the command to run.
+system-packages:
+	scripts/system_packages.sh
+
+test: system-packages $(STAMP)
 	$(PY) -m pytest -q
 
 ui: $(STAMP)
@@ -37,6 +42,17 @@ ui: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# constraints.txt from the tested .venv: every installed package at its exact version, torch without
+# its local build label (2.13.0+cpu -> 2.13.0) so a GPU machine resolves the same version.
+lock: $(STAMP)
+	{ echo "# Exact versions of the tested .venv (pip freeze, without the project; torch without its"; \
+	  echo "# build label), passed with -c to every pip install. Made by \`make lock\`: to refresh, upgrade"; \
+	  echo "# packages in .venv, run \`make test\`, then \`make lock\`."; \
+	  $(PY) -m pip freeze --exclude-editable | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
+	} > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	touch $(STAMP)
 
 clean:
 	rm -rf data/work/* .dagster_home/storage .dagster_home/history .dagster_home/schedules

@@ -90,9 +90,9 @@ def test_split_checks_pass(study) -> None:
 def test_group_counts_needs_half_the_test_set_plus_the_training_set_per_group(study) -> None:
     # tiny: 4 / 2 + 4 = 6 per group; the fixture has no hcm, minf or rv, which the check warns of.
     strata = study[0]["group_counts"]
-    assert "| pathology_dcm | pathology=dcm | 6 | 6 | True |" in strata
-    assert "| pathology_dcm | pathology=nor | 6 | 6 | True |" in strata
-    assert "| pathology_hcm | pathology=hcm | 6 | 0 | False |" in strata
+    assert r"| pathology\_dcm | pathology=dcm | 6 | 6 | True |" in strata
+    assert r"| pathology\_dcm | pathology=nor | 6 | 6 | True |" in strata
+    assert r"| pathology\_hcm | pathology=hcm | 6 | 0 | False |" in strata
     assert study[0]["checks"]["group_counts"] is False
 
 

@@ -129,10 +129,11 @@ def test_empty_cohort_fails_clearly(tmp_path: Path) -> None:
     assert f"no usable subject in {root}" in error.message
 
 
-def test_unknown_layout_fails_clearly(tmp_path: Path) -> None:
+def test_unknown_layout_is_refused_at_launch(tmp_path: Path) -> None:
     root = write_toy_cohort(tmp_path / "raw", demographics_rows(1))
-    message = failure_message(materialize_layout(tmp_path, {"root": str(root), "layout": "nifti"}))
-    assert "unknown cohort layout 'nifti'; known: ukbb, mnms1, mnms2, acdc" in message
+    with pytest.raises(dg.DagsterInvalidConfigError) as refused:
+        materialize_layout(tmp_path, {"root": str(root), "layout": "nifti"})
+    assert "Literal['ukbb', 'mnms1', 'mnms2', 'acdc'] got nifti" in str(refused.value)
 
 
 @pytest.mark.parametrize(

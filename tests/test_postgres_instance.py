@@ -26,7 +26,7 @@ def postgres() -> Iterator[PostgresServer]:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         if os.environ.get("CI"):
-            pytest.fail("initdb and pg_ctl are missing: .ci/run installs PostgreSQL")
+            pytest.fail("initdb and pg_ctl are missing: run scripts/system_packages.sh")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     with throwaway_postgres(bin_dir) as server:
         yield server

@@ -115,7 +115,7 @@ def test_ui_lists_the_study_and_materializes_a_partition(webserver: Webserver) -
 
 def test_ui_renders_the_asset_graph_in_a_browser(webserver: Webserver, tmp_path: Path) -> None:
     if shutil.which(CHROMIUM) is None:
-        pytest.fail("chromium not found: run `apt-get install -y chromium` (see .ci/run)")
+        pytest.fail("chromium not found: run scripts/system_packages.sh (as root) or `make test`")
     webserver.dismiss_community_dialog()
     repository = quote(f"{webserver.repository}@{webserver.location}", safe="@")
     page = f"{webserver.url}/locations/{repository}/asset-groups/splits"

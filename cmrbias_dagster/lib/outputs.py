@@ -11,6 +11,9 @@ from pathlib import Path
 import polars as pl
 
 LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$"}
+# Characters that change inline Markdown anywhere, and those that start a block at a line's start.
+MARKDOWN_SPECIALS = frozenset("\\`*_[]<>|~")
+LINE_START_SPECIALS = frozenset("#+-")
 
 
 def write_atomically(path: Path, content: bytes) -> Path:
@@ -71,15 +74,23 @@ def export_table(table: pl.DataFrame, folder: Path, name: str) -> dict[str, Path
     return {"csv": csv, "latex": tex}
 
 
+def escape_markdown(text: str) -> str:
+    """`text` with a backslash before each character Markdown would eat, so that significance
+    stars (`***`), names like `race_black` and `p<0.05` show as written."""
+    escaped = "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in text)
+    return f"\\{escaped}" if escaped[:1] in LINE_START_SPECIALS else escaped
+
+
 def _cell(value: object) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return escape_markdown(f"{value:.3g}" if isinstance(value, float) else str(value))
 
 
 def markdown_table(table: pl.DataFrame, max_rows: int = 50) -> str:
     """A Polars frame as a Markdown table (at most `max_rows` rows, noting the rest)."""
     if table.height == 0:
         return "_(empty)_"
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * table.width]
+    header = "| " + " | ".join(escape_markdown(name) for name in table.columns) + " |"
+    lines = [header, "|" + "---|" * table.width]
     lines += [
         "| " + " | ".join(_cell(v) for v in row) + " |" for row in table.head(max_rows).rows()
     ]

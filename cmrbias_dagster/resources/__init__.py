@@ -11,7 +11,7 @@ from cmrbias_dagster.resources.study import (
     PROJECT_ROOT,
     StudyResource,
 )
-from cmrbias_dagster.resources.training_device import TrainingResource
+from cmrbias_dagster.resources.training_device import ALLOW_CPU_VARIABLE, TrainingResource
 
 DEFAULT_RAW_DIR = PROJECT_ROOT / "data" / "raw"
 
@@ -43,13 +43,19 @@ def build_resources(
     device: str = "auto",
 ) -> dict[str, object]:
     """Resources for one profile: study design, cohort, training device and the DuckDB file.
-    On a CPU-only machine the profile's `parallel_runs` nnU-Net steps run at once."""
+    On a CPU-only machine the profile's `parallel_runs` nnU-Net steps run at once; the paper
+    profile refuses to train there unless CMRBIAS_ALLOW_CPU_TRAINING=1."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     study = StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir))
     return {
         "study": study,
         "cohort": cohort_from_environment(cohort_root or default_cohort_root(profile)),
-        "training": TrainingResource(device=device, cpu_slots=study.settings().parallel_runs),
+        "training": TrainingResource(
+            device=device,
+            cpu_slots=study.settings().parallel_runs,
+            profile=profile,
+            allow_cpu_for_paper=os.environ.get(ALLOW_CPU_VARIABLE, "") == "1",
+        ),
         "io_manager": DuckDBPolarsTables(
             database=str(Path(work_dir) / f"cmrbias_{profile}.duckdb"), schema="cmrbias"
         ),

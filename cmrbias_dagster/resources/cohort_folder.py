@@ -1,6 +1,7 @@
 """Where the raw cohort lies, its layout, and how to read its demographics."""
 
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -13,14 +14,16 @@ class CohortResource(dg.ConfigurableResource):
     """A cohort folder in one of the supported layouts (README, "Your own cohort")."""
 
     root: str
-    layout: str = Field(default="ukbb", description="ukbb, mnms1, mnms2 or acdc")
+    layout: Literal["ukbb", "mnms1", "mnms2", "acdc"] = Field(
+        default="ukbb", description="ukbb, mnms1, mnms2 or acdc"
+    )
     demographics_file: str = Field(
         default="",
         description="The subject information file; empty: the layout's default "
         "(ukbb: <root>/demographics.csv, mnms1: the one CSV in <root>, "
         "mnms2: <root>/dataset_information.csv, acdc: each subject's Info.cfg)",
     )
-    demographics_format: str = Field(
+    demographics_format: Literal["table", "ukbb_export"] = Field(
         default="table",
         description="ukbb layout only: `table` (subject_id, sex, race, age, height_cm, "
         "weight_kg, attributes) or `ukbb_export` (a UK Biobank showcase CSV: eid, 31-0.0, ...)",

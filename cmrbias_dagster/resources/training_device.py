@@ -3,25 +3,49 @@
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
+from pydantic import Field
 
 from cmrbias_dagster.lib.nnunet.device_leases import lease_gpu, visible_gpus
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+
+# Profiles sized for a GPU: on a CPU their training would run for days.
+GPU_PROFILES = ("paper",)
+ALLOW_CPU_VARIABLE = "CMRBIAS_ALLOW_CPU_TRAINING"
+
+
+class CpuTrainingRefused(RuntimeError):
+    """A GPU-sized profile would train on the CPU and the user did not allow it."""
+
+
+def refuse_cpu_training(profile: str, allow_cpu_for_paper: bool) -> None:
+    """Raise CpuTrainingRefused when `profile` is sized for a GPU and no override allows the CPU."""
+    if profile in GPU_PROFILES and not allow_cpu_for_paper:
+        raise CpuTrainingRefused(
+            f"profile {profile!r} would train on the CPU (no CUDA GPU visible, or device 'cpu'), "
+            "which takes days; run it on a GPU, or allow it explicitly with "
+            f"{ALLOW_CPU_VARIABLE}=1 (TrainingResource field allow_cpu_for_paper: true)"
+        )
 
 
 class TrainingResource(dg.ConfigurableResource):
     """`device`: "auto" (CUDA when present, else CPU), "cpu" or "cuda". Each nnU-Net step leases a
     slot (file locks under `lock_dir`, freed even when a process is killed): at most
     `folds_per_gpu` per GPU (five packed folds saturate an H100, BENCHMARKS.md), or `cpu_slots`
-    steps at once on a machine without CUDA."""
+    steps at once on a machine without CUDA. A GPU-sized profile (`paper`) refuses the CPU unless
+    `allow_cpu_for_paper` is set."""
 
-    device: str = "auto"
-    folds_per_gpu: int = 5
-    cpu_slots: int = 1  # nnU-Net steps at once on a CPU-only machine (a profile's parallel_runs)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    folds_per_gpu: int = Field(default=5, ge=1)
+    cpu_slots: int = Field(default=1, ge=1, description="nnU-Net steps at once without CUDA")
     gpus: list[str] = []  # empty: every GPU CUDA can see
     lock_dir: str = ""  # empty: $DAGSTER_HOME/device_leases
+    profile: str = Field(default="", description="The study profile; `paper` refuses the CPU")
+    allow_cpu_for_paper: bool = Field(
+        default=False, description=f"Train a GPU-sized profile on the CPU ({ALLOW_CPU_VARIABLE}=1)"
+    )
 
     def cuda_gpus(self) -> list[str]:
         """The GPUs to lease from, or [] when training runs on the CPU."""
@@ -42,6 +66,7 @@ class TrainingResource(dg.ConfigurableResource):
         returns its result and a description of the device."""
         gpus = self.cuda_gpus()
         if not gpus:
+            refuse_cpu_training(self.profile, self.allow_cpu_for_paper)
             with lease_gpu(self.lock_path(), ["cpu"], self.cpu_slots):
                 return run_in_fresh_process(function, *args, "cpu"), "cpu"
         with lease_gpu(self.lock_path(), gpus, self.folds_per_gpu) as slot:
