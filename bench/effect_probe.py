@@ -25,6 +25,7 @@ from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
 from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
 from cmrbias_dagster.lib.design.settings import PlanEdits, TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.convergence import fold_verdict
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
@@ -120,8 +121,10 @@ def main() -> None:
         run_in_fresh_process(plan_and_preprocess, DATASET_ID, env, edits, splits)
         settings = TrainingSettings.from_mapping({**blocks["training"], "final_validation": False})
         training_started = time.monotonic()
-        for fold in range(args.repeats):
+        trained = [
             run_in_fresh_process(train_fold, env, DATASET, fold, settings, args.device)
+            for fold in range(args.repeats)
+        ]
         training_seconds = time.monotonic() - training_started
         per_fold = [
             run_in_fresh_process(
@@ -137,6 +140,9 @@ def main() -> None:
             for fold in range(args.repeats)
         ]
     print(f"effects: {spec.effects}")
+    for result in trained:
+        verdict = fold_verdict(result, quick.convergence)
+        print(f"fold {result.fold} ({result.precision}): {verdict.reason}")
     gaps = [report_fold(fold, predictions, test_rows) for fold, predictions in enumerate(per_fold)]
     for name in gaps[0]:
         values = ", ".join(f"{g[name]:+.4f}" for g in gaps)

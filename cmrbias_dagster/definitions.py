@@ -7,7 +7,7 @@ import dagster as dg
 
 from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
-from cmrbias_dagster.assets.training import fold_checkpoints
+from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
 from cmrbias_dagster.automation import cohort_sensor, nightly_training_schedule, training_sensor
 from cmrbias_dagster.executors import executor_from_environment
 from cmrbias_dagster.partitions import (
@@ -63,6 +63,7 @@ def build_definitions(
         assets=[
             *dg.load_assets_from_modules([cohort, splits, nnunet]),
             *fold_checkpoints(n_folds),
+            model_convergence(n_folds),
             *evaluation_assets(n_folds),
             *dg.load_assets_from_modules([analysis, figures, report]),
         ],

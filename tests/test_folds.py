@@ -84,3 +84,22 @@ def test_nnunet_splits_rejects_gaps() -> None:
     folded = make_split(4, 4).with_columns(fold=pl.Series([0, 0, 2, 2, 0, 0, 2, 2]))
     with pytest.raises(ValueError, match=r"without gaps, got \[0, 2\]"):
         nnunet_splits(folded)
+
+
+def test_the_same_subjects_get_the_same_folds_whichever_attribute_is_the_group() -> None:
+    """`sex|50` and `race_black|50` draw the same four strata: their folds must agree, so the
+    training stamp matches and one training serves both partitions."""
+    subjects = [
+        (f"S{index:03d}", sex, race)
+        for index, (sex, race) in enumerate(
+            [(s, r) for s in ("female", "male") for r in ("black", "white")] * 6
+        )
+    ]
+    by_sex = pl.DataFrame(subjects, schema=["subject_id", "group", "held"], orient="row")
+    by_race = by_sex.select(
+        "subject_id", pl.col("held").alias("group"), pl.col("group").alias("held")
+    )
+    folds_by_sex = assign_folds(by_sex, 5, seed=3).select("subject_id", "fold").sort("subject_id")
+    folds_by_race = assign_folds(by_race, 5, seed=3).select("subject_id", "fold").sort("subject_id")
+    assert folds_by_sex.equals(folds_by_race)
+    assert nnunet_splits(assign_folds(by_sex, 5, 3)) == nnunet_splits(assign_folds(by_race, 5, 3))

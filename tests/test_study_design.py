@@ -196,6 +196,7 @@ def test_example_acdc_design_fits_twenty_subjects_per_group() -> None:
     [
         ("nnunet", "batchsize"),
         ("training", "epoch"),
+        ("convergence", "max_dice_gian"),
         ("prediction", "mirorring"),
         ("synthetic_cohort", "pixelmm"),
     ],

@@ -47,7 +47,8 @@ def test_every_job_resolves_for_the_active_profile() -> None:
         key.to_user_string()
         for key in defs.resolve_job_def("analysis_job").asset_layer.executable_asset_keys
     }
-    assert {"median_dsc_table", "dsc_figure", "study_report"} <= analysis_assets
+    expected = {"median_dsc_table", "model_convergence", "dsc_figure", "study_report"}
+    assert expected <= analysis_assets
 
 
 def test_runner_stops_at_the_first_failed_run(tmp_path: Path) -> None:

@@ -127,3 +127,71 @@ def test_cpu_slots_follow_the_profiles_parallel_runs(tmp_path: Path) -> None:
     study_file.write_text(yaml.safe_dump(design))
     default = build_resources(profile="tiny", work_dir=tmp_path, study_file=study_file)
     assert default["training"].cpu_slots == 1
+
+
+def materialize_partition_fold_0(planned_study, partition: str) -> dg.AssetMaterialization:
+    """Split, folds, nnU-Net data and plans of `partition`, then its fold 0."""
+    result = dg.materialize(
+        [*planned_study.assets, *FOLD_ASSETS],
+        selection=[
+            "training_split",
+            "cv_folds",
+            "nnunet_dataset",
+            "nnunet_plans",
+            "fold_0_checkpoint",
+        ],
+        partition_key=partition,
+        resources=planned_study.resources,
+        instance=planned_study.instance,
+    )
+    return result.asset_materializations_for_node("fold_0_checkpoint")[0]
+
+
+def test_a_partition_that_drew_the_same_training_set_reuses_the_training(planned_study) -> None:
+    """`race_black|0` and `race_asian|0` both train on the same white subjects: the second fold
+    asset adopts the first's training (no training of its own) and says which partition it was."""
+    dg.materialize(
+        planned_study.assets,
+        selection=["test_set"],
+        partition_key="race_asian",
+        resources=planned_study.resources,
+        instance=planned_study.instance,
+    )
+    trained = materialize_partition_fold_0(planned_study, "race_black|0")
+    adopted = materialize_partition_fold_0(planned_study, "race_asian|0")
+    study: StudyResource = planned_study.resources["study"]
+    first, second = (study.partition(key) for key in ("race_black|0", "race_asian|0"))
+    assert trained.metadata["trained_by"].value == ""
+    assert adopted.metadata["trained_by"].value == first.dataset
+    assert adopted.metadata["retrained"].value is False
+    assert adopted.tags["dagster/data_version"] == trained.tags["dagster/data_version"]
+    env = study.nnunet_environment()
+    checkpoints = [fold_folder(env, p.dataset, 0) / "checkpoint_final.pth" for p in (first, second)]
+    assert checkpoints[0].stat().st_ino == checkpoints[1].stat().st_ino
+    plans = (fold_folder(env, second.dataset, 0).parent / "plans.json").read_text()
+    assert second.dataset in plans
+
+
+def test_bf16_steps_and_adamw_train_a_real_fold(planned_study, tmp_path: Path) -> None:
+    """`cpu_bf16` trains in bf16 where the CPU has it (fp32 elsewhere), `optimizer: adamw` with
+    `initial_lr` builds nnU-Net's AdamW (amsgrad) at that rate; the fold trains and stores both."""
+    from dataclasses import replace
+
+    from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+    from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+    from cmrbias_dagster.lib.nnunet.training import train_fold
+
+    source = planned_study.work / "tiny" / "nnunet"
+    env = NnunetEnvironment(tmp_path / "raw", tmp_path / "preprocessed", tmp_path / "results")
+    for part in ("raw", "preprocessed"):
+        shutil.copytree(source / part, tmp_path / part)
+    study: StudyResource = planned_study.resources["study"]
+    settings = replace(
+        study.settings().training, cpu_bf16=True, optimizer="adamw", initial_lr=0.003
+    )
+    result = run_in_fresh_process(train_fold, env, DATASET, 0, settings, "cpu")
+    assert result.precision == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
+    assert len(result.train_losses) == settings.epochs
+    checkpoint = torch.load(result.checkpoint, weights_only=False)
+    group = checkpoint["optimizer_state"]["param_groups"][0]
+    assert group["amsgrad"] is True and group["initial_lr"] == 0.003

@@ -1,12 +1,21 @@
 """One checkpoint asset per cross-validation fold, made by a factory (Dagster allows only two
-partition dimensions, experiment x ratio, so folds are assets rather than a third dimension)."""
+partition dimensions, experiment x ratio, so folds are assets rather than a third dimension), each
+with its `converged` check; and `model_convergence`, every stored fold's verdict in one table."""
 
 import dagster as dg
+import polars as pl
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from cmrbias_dagster.executors import gpu_pod_tags
-from cmrbias_dagster.lib.nnunet.fold_records import FoldResult
+from cmrbias_dagster.lib.design.settings import ConvergenceSettings
+from cmrbias_dagster.lib.nnunet.convergence import (
+    convergence_table,
+    fold_verdict,
+    stored_fold_result,
+)
+from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
 from cmrbias_dagster.lib.nnunet.training import train_fold
+from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
@@ -31,6 +40,9 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
         "epochs_run": result.epochs_run,
         "resumed_from_epoch": result.start_epoch,
         "retrained": not result.skipped,
+        # The partition's dataset whose identical training this fold reuses ("" if its own).
+        "trained_by": result.trained_by,
+        "precision": result.precision,
         "final_train_loss": result.train_losses[-1],
         "final_val_loss": result.val_losses[-1],
         "mean_epoch_seconds": round(result.mean_epoch_seconds, 2),
@@ -49,6 +61,27 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
     return metadata
 
 
+def converged_check(result: FoldResult, settings: ConvergenceSettings) -> dg.AssetCheckResult:
+    """The fold's `converged` check: a warning, never blocking, with the numbers it judged."""
+    verdict = fold_verdict(result, settings)
+    return dg.AssetCheckResult(
+        check_name="converged",
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=verdict.reason,
+        metadata={
+            "dice_gain": verdict.dice_gain,
+            "loss_drop": verdict.loss_drop,
+            "max_dice_gain": settings.max_dice_gain,
+            "max_loss_drop": settings.max_loss_drop,
+            "window_epochs": verdict.window_epochs,
+            "epochs": len(result.train_losses),
+            "final_ema_pseudo_dice": verdict.final_ema_dice,
+            "reason": verdict.reason,
+        },
+    )
+
+
 def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
     """The asset `fold_<k>_checkpoint`: nnU-Net trained on every fold of the split but fold k."""
 
@@ -61,6 +94,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         pool=TRAINING_POOL,
         op_tags=gpu_pod_tags(),  # one whole GPU per fold pod under the Kubernetes executor
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+        check_specs=[dg.AssetCheckSpec("converged", asset=f"fold_{fold}_checkpoint")],
         description=f"nnUNetTrainer (CE + Dice, SGD 0.01 Nesterov 0.99, poly schedule, deep "
         f"supervision, default augmentation) trained with fold {fold} held out. Resumes from its "
         "latest checkpoint after an interruption; skipped when inputs and settings are unchanged.",
@@ -78,7 +112,9 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
             f"from epoch {result.start_epoch} to {result.epochs_run} on {device}"
         )
         return dg.MaterializeResult(
-            metadata=fold_metadata(result, device), data_version=dg.DataVersion(result.stamp)
+            metadata=fold_metadata(result, device),
+            data_version=dg.DataVersion(result.stamp),
+            check_results=[converged_check(result, study.settings().convergence)],
         )
 
     return checkpoint
@@ -87,3 +123,43 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
 def fold_checkpoints(n_folds: int) -> list[dg.AssetsDefinition]:
     """One checkpoint asset per fold of the active profile."""
     return [fold_checkpoint(fold) for fold in range(n_folds)]
+
+
+def model_convergence(n_folds: int) -> dg.AssetsDefinition:
+    """The asset `model_convergence`: the `converged` verdict of every trained fold on disk."""
+
+    @dg.asset(
+        name="model_convergence",
+        group_name="analysis",
+        kinds={"polars", "duckdb"},
+        deps=[f"fold_{fold}_checkpoint" for fold in range(n_folds)],
+    )
+    def convergence(study: StudyResource) -> dg.Output[pl.DataFrame]:
+        """Per experiment, ratio and trained fold: whether its curves reached a plateau (the
+        `converged` check), the EMA pseudo-Dice gain and loss drop over the window, the epochs."""
+        env, design = study.nnunet_environment(), study.design()
+        partitions = [
+            study.partition(f"{experiment}|{ratio}")
+            for experiment in design.experiment_names
+            for ratio in design.ratios
+        ]
+        stored = [
+            (partition.experiment, partition.ratio, result)
+            for partition in partitions
+            for fold in range(n_folds)
+            if (result := stored_fold_result(fold_folder(env, partition.dataset, fold)))
+        ]
+        table = convergence_table(stored, study.settings().convergence)
+        paths = export_table(table, study.tables_folder(), "model_convergence")
+        return dg.Output(
+            table,
+            metadata={
+                "rows": table.height,
+                "not_converged": table.filter(~pl.col("passed")).height,
+                "csv": dg.MetadataValue.path(str(paths["csv"])),
+                "latex": dg.MetadataValue.path(str(paths["latex"])),
+                "preview": dg.MetadataValue.md(markdown_table(table.drop("reason"))),
+            },
+        )
+
+    return convergence

@@ -40,11 +40,16 @@ def group_gaps(median_table: pl.DataFrame, comparisons: pl.DataFrame) -> pl.Data
 
 
 def study_findings(
-    median_table: pl.DataFrame, comparisons: pl.DataFrame, design: StudyDesign
+    median_table: pl.DataFrame,
+    comparisons: pl.DataFrame,
+    design: StudyDesign,
+    ratio_dependence: pl.DataFrame | None = None,
+    convergence: pl.DataFrame | None = None,
 ) -> list[str]:
-    """One sentence per experiment: the first group's median DSC at the lowest and highest share
-    it was evaluated at, and where the groups differ significantly (Mann-Whitney U, Holm-adjusted
-    p <= 0.05 within the experiment)."""
+    """One paragraph per experiment: the first group's median DSC at the lowest and highest share
+    it was evaluated at; where the groups differ significantly (Mann-Whitney U, Holm-adjusted
+    p <= 0.05 within the experiment); whether the gap moves with the share (ratio_dependence's
+    overall row); and whether every model of the experiment passed the convergence check."""
     gaps = group_gaps(median_table, comparisons)
     sentences = []
     for experiment in design.experiment_names:
@@ -61,10 +66,52 @@ def study_findings(
             )
             or "no ratio"
         )
-        sentences.append(
+        sentence = (
             f"{experiment}: {low['group_a']} median DSC {low['median_a']:.3f} at "
             f"{low['ratio']} % {low['group_a']} in training (vs {low['median_b']:.3f} for "
             f"{low['group_b']}) and {high['median_a']:.3f} at {high['ratio']} %; the groups "
             f"differ significantly at {where}."
         )
+        if ratio_dependence is not None:
+            sentence += " " + share_sentence(ratio_dependence, experiment)
+        if convergence is not None:
+            sentence += " " + convergence_sentence(convergence, experiment)
+        sentences.append(sentence)
     return sentences
+
+
+def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
+    """Whether the experiment's overall gap moves with the first group's training share."""
+    rows = ratio_dependence.filter(
+        (pl.col("experiment") == experiment) & (pl.col("class") == "overall")
+    )
+    if rows.is_empty():
+        return "Whether the gap moves with the share needs at least two evaluated ratios."
+    row = rows.row(0, named=True)
+    trend = (
+        f"gap slope {100 * row['gap_slope']:+.1f} DSC points from 0 to 100 % share "
+        f"(95 % CI {100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f}, "
+        f"Holm p={row['p_holm']:.2g})"
+    )
+    verdicts = {
+        "share_dependent": "The gap moves with the training share: imbalance bias",
+        "reverse": "The gap moves against the training share",
+        "constant": "The gap does not move with the training share, so it is not imbalance "
+        "bias (a harder group, or under-trained models)",
+    }
+    return f"{verdicts[row['verdict']]}; {trend}."
+
+
+def convergence_sentence(convergence: pl.DataFrame, experiment: str) -> str:
+    """Whether every model of the experiment passed the convergence check."""
+    models = convergence.filter(pl.col("experiment") == experiment)
+    if models.is_empty():
+        return "No model of this experiment has a convergence record."
+    failed = models.filter(~pl.col("passed"))
+    if failed.is_empty():
+        return f"All {models.height} models passed the convergence check."
+    which = ", ".join(f"{r} % fold {f}" for r, f in failed.select("ratio", "fold").iter_rows())
+    return (
+        f"{failed.height} of {models.height} models did not pass the convergence check "
+        f"({which}): its gaps may reflect under-training."
+    )

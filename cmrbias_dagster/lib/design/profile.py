@@ -5,7 +5,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .fields import StudyDesignError, integer_field, mapping_field, required_field
-from .settings import PlanEdits, PredictionSettings, SyntheticCohortSettings, TrainingSettings
+from .settings import (
+    ConvergenceSettings,
+    PlanEdits,
+    PredictionSettings,
+    SyntheticCohortSettings,
+    TrainingSettings,
+)
 
 T = TypeVar("T")
 
@@ -22,6 +28,7 @@ class Profile:
     parallel_runs: int = 1
     nnunet: PlanEdits = PlanEdits()
     training: TrainingSettings = TrainingSettings()
+    convergence: ConvergenceSettings = ConvergenceSettings()
     prediction: PredictionSettings = PredictionSettings()
     # None: the profile has no synthetic cohort (bring your own data).
     synthetic_cohort: SyntheticCohortSettings | None = field(default=None, hash=False)
@@ -81,6 +88,7 @@ def parse_profile(
 BLOCKS: dict[str, Callable[[Any], Any]] = {
     "nnunet": PlanEdits.from_mapping,
     "training": TrainingSettings.from_mapping,
+    "convergence": ConvergenceSettings.from_mapping,
     "prediction": PredictionSettings.from_mapping,
     "synthetic_cohort": SyntheticCohortSettings.from_mapping,
 }

@@ -1,5 +1,6 @@
-"""The typed blocks of a profile in data/study.yaml: `nnunet` (plan edits), `training`, `prediction`
-and `synthetic_cohort`. Unknown keys are refused by name when the design is parsed."""
+"""The typed blocks of a profile in data/study.yaml: `nnunet` (plan edits), `training`,
+`convergence`, `prediction` and `synthetic_cohort`. Unknown keys are refused by name when the
+design is parsed."""
 
 import hashlib
 import json
@@ -10,6 +11,7 @@ from cmrbias_dagster.lib.design.fields import check_optional_count, settings_fro
 
 # How the work is spread over processes and threads, not what is trained: left out of the stamp.
 NOT_FINGERPRINTED = ("augmentation_workers", "threads")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,13 @@ class TrainingSettings:
     final_validation: bool = True  # nnU-Net's full validation of the fold: real Dice per class
     augmentation_workers: int | None = None  # nnUNet_n_proc_DA; 0 = augment in-process (small CPUs)
     threads: int | None = None  # torch threads of the training process; None: torch's default
+    # bfloat16 autocast and channels-last on a CPU with native bf16 (AVX512-BF16/AMX); fp32 on
+    # other CPUs. CUDA keeps nnU-Net's own mixed precision either way.
+    cpu_bf16: bool = False
+    # nnU-Net's SGD (Nesterov 0.99) or AdamW (amsgrad, as nnUNetTrainerAdam), both with its poly
+    # schedule from `initial_lr` (None: nnU-Net's 0.01).
+    optimizer: str = "sgd"
+    initial_lr: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "iterations_per_epoch", "val_iterations_per_epoch", "save_every"):
@@ -33,6 +42,23 @@ class TrainingSettings:
                 )
         check_optional_count(self.augmentation_workers, 0, "augmentation_workers", "training")
         check_optional_count(self.threads, 1, "threads", "training")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"training setting 'optimizer' must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
+        if self.initial_lr is not None and (
+            isinstance(self.initial_lr, bool)
+            or not isinstance(self.initial_lr, int | float)
+            or not 0 < self.initial_lr < 1
+        ):
+            raise ValueError(
+                f"training setting 'initial_lr' must lie in (0, 1), got {self.initial_lr!r}"
+            )
+        for name in ("cpu_bf16", "final_validation"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"training setting {name!r} must be true or false, got {getattr(self, name)!r}"
+                )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object] | None) -> "TrainingSettings":
@@ -44,6 +70,36 @@ class TrainingSettings:
         threads do the work)."""
         relevant = {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ConvergenceSettings:
+    """When a fold counts as converged: over its last `window` of epochs (at least `min_epochs`)
+    the EMA pseudo-Dice gains at most `max_dice_gain` and the training loss falls at most
+    `max_loss_drop` (mean of the window's first half minus mean of its second half)."""
+
+    window: float = 0.25
+    max_dice_gain: float = 0.005
+    max_loss_drop: float = 0.02
+    min_epochs: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("window", "max_dice_gain", "max_loss_drop"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"convergence setting {name!r} must be >= 0, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not 0 < self.window <= 1:
+            raise ValueError(f"convergence setting 'window' must lie in (0, 1], got {self.window}")
+        if not _positive_int(self.min_epochs) or self.min_epochs < 2:
+            raise ValueError(
+                f"convergence setting 'min_epochs' must be an integer >= 2, got {self.min_epochs!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object] | None) -> "ConvergenceSettings":
+        """From a profile's `convergence:` block in data/study.yaml; unknown keys are an error."""
+        return settings_from_mapping(cls, mapping, "convergence")
 
 
 def _positive_int(value: object) -> bool:

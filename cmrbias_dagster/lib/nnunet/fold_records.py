@@ -1,10 +1,14 @@
 """A fold's folder, its training stamp and its stored result: whether training resumes, restarts
 or is skipped, decided without importing torch."""
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cmrbias_dagster.lib.design.settings import TrainingSettings
@@ -34,6 +38,11 @@ class FoldResult:
     seconds: float
     stamp: str
     skipped: bool = False
+    # nnU-Net's exponential moving average of the foreground pseudo-Dice, one value per epoch.
+    ema_pseudo_dice: list[float] = field(default_factory=list)
+    # The partition (nnU-Net dataset) whose identical training this fold reuses; "" if its own.
+    trained_by: str = ""
+    precision: str = "fp32"  # the training step's: fp32, or bf16 on a CPU with native bf16
 
 
 def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
@@ -42,12 +51,15 @@ def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
 
 
 def training_stamp(env: NnunetEnvironment, dataset: str, settings: TrainingSettings) -> str:
-    """Hash of everything a fold's training depends on: the plans, the splits, every training
-    case's bytes and the schedule. Same stamp and a final checkpoint -> nothing to retrain."""
+    """Hash of everything a fold's training depends on: the plans (but the dataset's name), the
+    splits, every training case's bytes and the schedule. Same stamp and a final checkpoint ->
+    nothing to retrain, in this partition or in another that drew the same training set."""
     digest = hashlib.sha256(settings.fingerprint().encode())
     preprocessed = env.preprocessed / dataset
-    for name in ("nnUNetPlans.json", "splits_final.json"):
-        digest.update((preprocessed / name).read_bytes())
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    plans.pop("dataset_name", None)  # the partition's name: identical trainings share a stamp
+    digest.update(json.dumps(plans, sort_keys=True).encode())
+    digest.update((preprocessed / "splits_final.json").read_bytes())
     for folder in ("imagesTr", "labelsTr"):
         for path in sorted((env.raw / dataset / folder).iterdir()):
             digest.update(path.name.encode() + path.read_bytes())
@@ -80,3 +92,57 @@ def store_result(folder: Path, result: FoldResult) -> None:
     temporary = folder / f".{RESULT_FILE}.tmp"
     temporary.write_text(json.dumps(asdict(result), indent=2))
     temporary.replace(folder / RESULT_FILE)
+
+
+@contextmanager
+def training_lock(env: NnunetEnvironment, stamp: str) -> Iterator[None]:
+    """Hold the lock of one stamp while its fold trains: a partition that drew the same training
+    set waits, then reuses the result instead of training it twice at the same time."""
+    locks = env.results / ".training_locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{stamp}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def trained_twin(env: NnunetEnvironment, dataset: str, fold: int, stamp: str) -> Path | None:
+    """Another partition's fold folder holding a finished training with this stamp, if any."""
+    own = fold_folder(env, dataset, fold)
+    for folder in sorted(env.results.glob(f"Dataset*/{TRAINER_FOLDER}/fold_{fold}")):
+        if folder != own and completed_result(folder, stamp) is not None:
+            return folder
+    return None
+
+
+def adopt_twin(env: NnunetEnvironment, dataset: str, fold: int, twin: Path) -> FoldResult:
+    """This fold as the twin's training: its final checkpoint (hard-linked where possible), curve
+    and result, and this dataset's plans and dataset.json beside them for the predictor."""
+    folder = fold_folder(env, dataset, fold)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    stored = json.loads((twin / RESULT_FILE).read_text())
+    for name in (FINAL_CHECKPOINT, "progress.png"):
+        if (twin / name).is_file():
+            _link_or_copy(twin / name, folder / name)
+    preprocessed = env.preprocessed / dataset
+    shutil.copyfile(preprocessed / "nnUNetPlans.json", folder.parent / "plans.json")
+    shutil.copyfile(preprocessed / "dataset.json", folder.parent / "dataset.json")
+    (folder / STAMP_FILE).write_text(stored["stamp"])
+    result = FoldResult(
+        **{
+            **stored,
+            "checkpoint": str(folder / FINAL_CHECKPOINT),
+            "progress_png": str(folder / "progress.png"),
+            "trained_by": stored.get("trained_by") or twin.parents[1].name,
+            "skipped": True,
+        }
+    )
+    store_result(folder, result)
+    return result
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

@@ -7,6 +7,7 @@ imports torch. The trainer is constructed directly, never looked up by name (doc
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,11 +17,20 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
     LATEST_CHECKPOINT,
     FoldResult,
+    adopt_twin,
     completed_result,
     fold_folder,
     prepare_folder,
     store_result,
+    trained_twin,
+    training_lock,
     training_stamp,
+)
+from cmrbias_dagster.lib.nnunet.trainer_hooks import (
+    cpu_has_bf16,
+    scan_thread_pools_once,
+    train_in_bf16,
+    use_adamw,
 )
 
 if TYPE_CHECKING:
@@ -30,23 +40,45 @@ if TYPE_CHECKING:
 def train_fold(
     env: NnunetEnvironment, dataset: str, fold: int, settings: TrainingSettings, device: str
 ) -> FoldResult:
-    """Train (or resume, or skip) one fold; keep only checkpoint_final.pth at the end."""
-    started = time.monotonic()
+    """Train (or resume, or skip) one fold; keep only checkpoint_final.pth at the end. A fold
+    whose identical training (same stamp) another partition finished reuses that training."""
     stamp = training_stamp(env, dataset, settings)
+    with training_lock(env, stamp):
+        folder = fold_folder(env, dataset, fold)
+        done = completed_result(folder, stamp)
+        if done is not None:
+            return done
+        twin = trained_twin(env, dataset, fold, stamp)
+        if twin is not None:
+            return adopt_twin(env, dataset, fold, twin)
+        return _train(env, dataset, fold, settings, device, stamp)
+
+
+def _train(
+    env: NnunetEnvironment,
+    dataset: str,
+    fold: int,
+    settings: TrainingSettings,
+    device: str,
+    stamp: str,
+) -> FoldResult:
+    started = time.monotonic()
     folder = fold_folder(env, dataset, fold)
-    done = completed_result(folder, stamp)
-    if done is not None:
-        return done
     resume = prepare_folder(folder, stamp)
     env.activate()
     if settings.augmentation_workers is not None:
         os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
     trainer = _build_trainer(env, dataset, fold, settings, device, resume)
+    bf16 = settings.cpu_bf16 and device == "cpu" and cpu_has_bf16()
+    if bf16:
+        train_in_bf16(trainer)
+    scan_thread_pools_once()
     start_epoch = trainer.current_epoch
     trainer.run_training()
     validation = _final_validation(trainer, folder) if settings.final_validation else {}
     (folder / "checkpoint_best.pth").unlink(missing_ok=True)
     result = _result(trainer, folder, fold, device, start_epoch, validation, stamp, started)
+    result = replace(result, precision="bf16" if bf16 else "fp32")
     store_result(folder, result)
     return result
 
@@ -74,6 +106,10 @@ def _build_trainer(
     trainer.num_iterations_per_epoch = settings.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = settings.val_iterations_per_epoch
     trainer.save_every = settings.save_every
+    if settings.initial_lr is not None:
+        trainer.initial_lr = settings.initial_lr
+    if settings.optimizer == "adamw":
+        use_adamw(trainer)
     if resume:
         trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
     _skip_discarded_work(trainer, settings.save_every)
@@ -132,6 +168,7 @@ def _result(
         train_losses=[float(x) for x in log.get_value("train_losses", None)],
         val_losses=[float(x) for x in log.get_value("val_losses", None)],
         pseudo_dice=[float(x) for x in log.get_value("dice_per_class_or_region", -1)],
+        ema_pseudo_dice=[float(x) for x in log.get_value("ema_fg_dice", None)],
         mean_epoch_seconds=float(
             sum(e - s for s, e in zip(starts, ends, strict=False)) / max(len(ends), 1)
         ),

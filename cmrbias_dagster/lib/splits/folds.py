@@ -18,7 +18,8 @@ def assign_folds(split: pl.DataFrame, n_folds: int, seed: int) -> pl.DataFrame:
     """Add an int `fold` column, grouped by subject and stratified by `group` and `held` (by
     `group` alone where `held` is null: an experiment without a held attribute).
 
-    Subjects are ordered by stratum, then by seeded hash, and dealt round-robin; the deal carries
+    Subjects are ordered by stratum (its values sorted, so the order does not depend on which
+    attribute is the group), then by seeded hash, and dealt round-robin; the deal carries
     on across strata, so fold sizes differ by at most one overall and within each stratum.
     """
     missing = [column for column in ("subject_id", "group", "held") if column not in split.columns]
@@ -30,10 +31,14 @@ def assign_folds(split: pl.DataFrame, n_folds: int, seed: int) -> pl.DataFrame:
     if n_folds < 2 or n_folds > split.height:
         raise ValueError(f"cannot deal {split.height} subjects into {n_folds} folds (need 2..n)")
     ranks = rank_subjects(split["subject_id"], seed, _FOLD_SALT)
+    # A stratum is named by its values in sorted order, whichever attribute is the experiment's
+    # group: two experiments that draw the same subjects (e.g. `sex|50` and `race_black|50`) then
+    # deal the same folds, so their trainings are identical and one serves both.
+    stratum = pl.concat_list("group", "held").list.drop_nulls().list.sort().list.join("|")
     dealt = (
         split.select("subject_id", "group", "held")
         .join(ranks, on="subject_id")
-        .sort("group", "held", "rank")
+        .sort(stratum, "rank")
         .with_row_index("position")
         .select("subject_id", fold=(pl.col("position") % n_folds).cast(pl.Int64))
     )

@@ -1,0 +1,88 @@
+"""What the pipeline changes on a constructed nnUNetTrainer, each switched by a training setting.
+
+- bf16 steps: nnU-Net autocasts only on CUDA and trains in fp32 elsewhere. On a CPU with native
+  bf16 (AVX512-BF16 or AMX), the network's forward pass in bfloat16 with channels-last tensors
+  makes the quick network's step about 1.5x faster (BENCHMARKS.md, "CPU training levers").
+  Weights, gradients, the loss and the SGD update stay fp32: only the network's forward (and so
+  its backward) runs in bf16, and its outputs are cast back before the loss.
+- One thread-pool scan: for every batch, nnU-Net's loader builds a new threadpoolctl controller to
+  hold BLAS at one thread, which scans the loaded libraries again: about 6 ms of a quick batch of
+  28 ms. The cases drawn, the crops and the augmentation are nnU-Net's own.
+- AdamW (`optimizer: adamw`): nnU-Net's own nnUNetTrainerAdam optimizer, without looking a trainer
+  class up by name.
+Use inside a fresh training process (lib.nnunet.isolation), which imports torch.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+def cpu_has_bf16() -> bool:
+    """Whether torch's oneDNN backend runs bfloat16 natively on this CPU."""
+    import torch
+
+    mkldnn = torch.backends.mkldnn
+    return bool(mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def train_in_bf16(trainer: "nnUNetTrainer") -> None:
+    """Replace the trainer's train_step with one that runs the network in bf16, channels-last;
+    the network is converted once, after nnU-Net builds (or restores) it."""
+    import torch
+
+    start = trainer.on_train_start
+
+    def on_train_start() -> None:
+        start()
+        trainer.network.to(memory_format=torch.channels_last)
+
+    def train_step(batch: dict) -> dict:
+        data = batch["data"].to(trainer.device).contiguous(memory_format=torch.channels_last)
+        target = batch["target"]
+        if isinstance(target, list):
+            target = [part.to(trainer.device) for part in target]
+        else:
+            target = target.to(trainer.device)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            output = trainer.network(data)
+        output = [o.float() for o in output] if isinstance(output, list | tuple) else output.float()
+        loss = trainer.loss(output, target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainer.network.parameters(), 12)
+        trainer.optimizer.step()
+        return {"loss": loss.detach().cpu().numpy()}
+
+    trainer.on_train_start = on_train_start
+    trainer.train_step = train_step
+
+
+def scan_thread_pools_once() -> None:
+    """nnU-Net's loader calls threadpoolctl.threadpool_limits(limits=1) for every batch, which
+    re-scans the loaded libraries each time; one controller scanned once limits them the same way
+    (every library is loaded before the first batch)."""
+    from nnunetv2.training.dataloading import data_loader
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    data_loader.threadpool_limits = controller.limit
+
+
+def use_adamw(trainer: "nnUNetTrainer") -> None:
+    """Train with AdamW (amsgrad) and nnU-Net's poly schedule, as nnU-Net's own
+    nnUNetTrainerAdam does; set before initialize(), which builds the optimizer."""
+    import torch
+    from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+
+    def configure_optimizers() -> tuple:
+        optimizer = torch.optim.AdamW(
+            trainer.network.parameters(),
+            lr=trainer.initial_lr,
+            weight_decay=trainer.weight_decay,
+            amsgrad=True,
+        )
+        return optimizer, PolyLRScheduler(optimizer, trainer.initial_lr, trainer.num_epochs)
+
+    trainer.configure_optimizers = configure_optimizers
