@@ -8,6 +8,7 @@ import pytest
 
 from cmrbias_dagster.assets import analysis, figures, report
 from cmrbias_dagster.assets.evaluation import evaluation_assets
+from cmrbias_dagster.assets.training import model_convergence
 from tests.conftest import FOLD_ASSETS
 
 TABLES = [
@@ -18,6 +19,8 @@ TABLES = [
     "group_comparisons",
     "ratio_comparisons",
     "fairness_table",
+    "ratio_dependence_table",
+    "model_convergence",
 ]
 
 FIGURES = list(report.FIGURE_ASSETS)
@@ -30,6 +33,7 @@ def analysed(planned_study, evaluated):
             *planned_study.assets,
             *FOLD_ASSETS,
             *evaluation_assets(2),
+            model_convergence(2),
             *dg.load_assets_from_modules([analysis, figures, report]),
         ],
         selection=["subject_scores", "cohort_characteristics", *TABLES, *FIGURES, "study_report"],
@@ -92,7 +96,14 @@ def test_report_is_one_self_contained_page(analysed) -> None:
     assert page.count("data:image/png;base64,") >= len(FIGURES)
     assert "nnunetv2" in page and "training_split" in page and "race_black|25" in page
     assert 'src="http' not in page  # nothing fetched from elsewhere
-    assert "race_black: black median DSC" in metadata["findings"].value
+    findings = metadata["findings"].value
+    assert r"race\_black: black median DSC" in findings
+    # Tiny models (3 epochs) never converge, and one ratio cannot show a trend: both are said.
+    assert "2 of 2 models did not pass the convergence check" in findings
+    assert "may reflect under-training" in findings
+    assert "needs at least two evaluated ratios" in findings
+    for heading in ("Does the gap move with the training share?", "Model convergence"):
+        assert f"<h2>{heading}" in page
 
 
 def test_analysis_without_evaluated_partitions_says_what_to_do() -> None:

@@ -105,4 +105,4 @@ def test_asset_exports_the_table(tmp_path: Path) -> None:
     metadata = result.asset_materializations_for_node("ratio_dependence_table")[0].metadata
     assert table["verdict"].to_list() == ["share_dependent"]
     assert pl.read_csv(metadata["csv"].value).height == 1
-    assert metadata["overall"].value.startswith("| experiment | class | group_a |")
+    assert metadata["overall"].value.startswith(r"| experiment | class | group\_a |")

@@ -58,3 +58,50 @@ def test_report_page_escapes_text_and_embeds_figures() -> None:
     assert 'src="data:image/png;base64,iVBORyBmYWtl"' in page
     versions = dict(report.software_versions().iter_rows())
     assert versions["python"].count(".") == 2 and versions["polars"] == pl.__version__
+
+
+def dependence(verdict: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "experiment": ["race_black"],
+            "class": ["overall"],
+            "gap_slope": [0.04],
+            "ci_low": [0.02],
+            "ci_high": [0.06],
+            "p_holm": [0.001],
+            "verdict": [verdict],
+        }
+    )
+
+
+def convergence(passed: list[bool]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "experiment": ["race_black"] * len(passed),
+            "ratio": [0, 100][: len(passed)],
+            "fold": [0] * len(passed),
+            "passed": passed,
+        }
+    )
+
+
+def test_findings_say_whether_the_gap_moves_with_the_share() -> None:
+    design = load_study_design(DEFAULT_STUDY_FILE)
+    moving = study_findings(medians(), tests_table(), design, dependence("share_dependent"))
+    race = next(s for s in moving if s.startswith("race_black"))
+    assert "moves with the training share: imbalance bias" in race
+    assert "+4.0 DSC points from 0 to 100 % share (95 % CI +2.0 to +6.0" in race
+    flat = study_findings(medians(), tests_table(), design, dependence("constant"))
+    assert "is not imbalance bias" in next(s for s in flat if s.startswith("race_black"))
+
+
+def test_findings_flag_gaps_of_models_that_did_not_converge() -> None:
+    design = load_study_design(DEFAULT_STUDY_FILE)
+    ready = study_findings(medians(), tests_table(), design, convergence=convergence([True, True]))
+    assert "All 2 models passed the convergence check." in ready[1]
+    unready = study_findings(
+        medians(), tests_table(), design, convergence=convergence([True, False])
+    )
+    race = next(s for s in unready if s.startswith("race_black"))
+    assert "1 of 2 models did not pass the convergence check (100 % fold 0)" in race
+    assert "may reflect under-training" in race

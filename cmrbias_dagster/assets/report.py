@@ -6,7 +6,7 @@ import polars as pl
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import result_tables
 from cmrbias_dagster.lib.analysis.findings import study_findings
-from cmrbias_dagster.lib.outputs import write_atomically
+from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.resources import StudyResource
 
 FIGURE_ASSETS = (
@@ -75,16 +75,25 @@ def study_report(
     ratio_comparisons: pl.DataFrame,
     clinical_difference_table: pl.DataFrame,
     fairness_table: pl.DataFrame,
+    ratio_dependence_table: pl.DataFrame,
+    model_convergence: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """The study on one HTML page: design, profile and seed, Tables 1-3, statistics, fairness,
-    every figure, software versions and the data versions it was built from."""
+    """The study on one HTML page: the findings (with each gap's dependence on the share and the
+    models' convergence), design, profile and seed, Tables 1-3, statistics, fairness, every figure,
+    software versions and the data versions it was built from."""
 
     def figures(*names: str) -> list[tuple[str, bytes]]:
         paths = [(n, study.figure_file(n)) for n in names]
         return [(n, p.read_bytes()) for n, p in paths if p.is_file()]
 
     experiments = study.design().experiment_names
-    findings = study_findings(median_dsc_table, group_comparisons, study.design())
+    findings = study_findings(
+        median_dsc_table,
+        group_comparisons,
+        study.design(),
+        ratio_dependence=ratio_dependence_table,
+        convergence=model_convergence,
+    )
     sections = [
         report.Section("Findings", "\n".join(findings)),
         report.Section(
@@ -120,6 +129,20 @@ def study_report(
             ],
         ),
         report.Section(
+            "Does the gap move with the training share?",
+            "Per-subject DSC slopes over the ratios; the gap slope is the first group's mean slope "
+            "minus the second's (DSC per 100 % share), tested by permuting group labels within "
+            "held strata (Holm per class). A gap that does not move with the share is group "
+            "difficulty or under-training, not imbalance bias.",
+            tables=[("", ratio_dependence_table.drop("note"))],
+        ),
+        report.Section(
+            "Model convergence",
+            "Each trained fold's `converged` check: the EMA pseudo-Dice and the training loss "
+            "over the last part of training (thresholds per profile in the study design).",
+            tables=[("", model_convergence.drop("reason", strict=False))],
+        ),
+        report.Section(
             "Clinical measures (predicted minus truth)",
             tables=[("", clinical_difference_table)],
             figures=figures("fig4_clinical_differences"),
@@ -143,6 +166,6 @@ def study_report(
             "report": dg.MetadataValue.url(path.as_uri()),
             "path": dg.MetadataValue.path(str(path)),
             "size_kb": round(len(page) / 1024, 1),
-            "findings": dg.MetadataValue.md("\n".join(f"- {f}" for f in findings)),
+            "findings": dg.MetadataValue.md("\n".join(f"- {escape_markdown(f)}" for f in findings)),
         }
     )
