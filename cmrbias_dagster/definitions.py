@@ -12,9 +12,7 @@ from cmrbias_dagster.automation import cohort_sensor, nightly_training_schedule,
 from cmrbias_dagster.executors import executor_from_environment
 from cmrbias_dagster.partitions import (
     STUDY_DESIGN,
-    experiment_partitions,
     study_file,
-    study_partitions,
 )
 from cmrbias_dagster.resources import build_resources
 
@@ -35,7 +33,6 @@ cohort_job = dg.define_asset_job(
 experiment_job = dg.define_asset_job(
     "experiment_job",
     selection=dg.AssetSelection.assets("test_set"),
-    partitions_def=experiment_partitions,
     description="Draw each experiment's fixed test set.",
 )
 
@@ -43,7 +40,6 @@ partition_job = dg.define_asset_job(
     "partition_job",
     selection=dg.AssetSelection.groups("splits", "nnunet", "training", "evaluation")
     - dg.AssetSelection.assets("test_set"),
-    partitions_def=study_partitions,
     description="Per experiment x ratio: split, folds, nnU-Net data, fold checkpoints, evaluation.",
 )
 

@@ -21,7 +21,7 @@ def medians() -> pl.DataFrame:
     )
 
 
-def tests_table() -> pl.DataFrame:
+def comparisons_table() -> pl.DataFrame:
     rows = [
         ("race_black", 0, "overall", "black", "white", 0.001, 0.002, "***"),
         ("race_black", 100, "overall", "black", "white", 0.40, 0.40, "ns"),
@@ -31,14 +31,14 @@ def tests_table() -> pl.DataFrame:
 
 
 def test_group_gaps_pair_the_groups_with_their_test() -> None:
-    gaps = group_gaps(medians(), tests_table())
+    gaps = group_gaps(medians(), comparisons_table())
     assert gaps["gap"].round(6).to_list() == [-0.05, 0.01]
     assert gaps.row(0, named=True)["stars"] == "***"
 
 
 def test_findings_name_the_significant_ratios_and_unevaluated_experiments() -> None:
     design = load_study_design(DEFAULT_STUDY_FILE)
-    sentences = study_findings(medians(), tests_table(), design)
+    sentences = study_findings(medians(), comparisons_table(), design)
     race = next(s for s in sentences if s.startswith("race_black"))
     assert "0.900 at 0 % black" in race and "0.940 at 100 %" in race
     assert "significantly at 0 % (***, Holm p=0.002)" in race
@@ -87,20 +87,22 @@ def convergence(passed: list[bool]) -> pl.DataFrame:
 
 def test_findings_say_whether_the_gap_moves_with_the_share() -> None:
     design = load_study_design(DEFAULT_STUDY_FILE)
-    moving = study_findings(medians(), tests_table(), design, dependence("share_dependent"))
+    moving = study_findings(medians(), comparisons_table(), design, dependence("share_dependent"))
     race = next(s for s in moving if s.startswith("race_black"))
     assert "moves with the training share: imbalance bias" in race
     assert "+4.0 DSC points from 0 to 100 % share (95 % CI +2.0 to +6.0" in race
-    flat = study_findings(medians(), tests_table(), design, dependence("constant"))
+    flat = study_findings(medians(), comparisons_table(), design, dependence("constant"))
     assert "is not imbalance bias" in next(s for s in flat if s.startswith("race_black"))
 
 
 def test_findings_flag_gaps_of_models_that_did_not_converge() -> None:
     design = load_study_design(DEFAULT_STUDY_FILE)
-    ready = study_findings(medians(), tests_table(), design, convergence=convergence([True, True]))
+    ready = study_findings(
+        medians(), comparisons_table(), design, convergence=convergence([True, True])
+    )
     assert "All 2 models passed the convergence check." in ready[1]
     unready = study_findings(
-        medians(), tests_table(), design, convergence=convergence([True, False])
+        medians(), comparisons_table(), design, convergence=convergence([True, False])
     )
     race = next(s for s in unready if s.startswith("race_black"))
     assert "1 of 2 models did not pass the convergence check (100 % fold 0)" in race

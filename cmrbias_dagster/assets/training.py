@@ -4,7 +4,6 @@ with its `converged` check; and `model_convergence`, every stored fold's verdict
 
 import dagster as dg
 import polars as pl
-from dagster._core.errors import DagsterExecutionInterruptedError
 
 from cmrbias_dagster.executors import gpu_pod_tags
 from cmrbias_dagster.lib.design.settings import ConvergenceSettings
@@ -104,7 +103,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         try:
             result, device = train_with_device(study, training, context.partition_key, fold)
-        except DagsterExecutionInterruptedError as interrupt:
+        except dg.DagsterExecutionInterruptedError as interrupt:
             # A cancelled run or Ctrl-C must stop, not be retried; the next materialisation resumes.
             raise dg.Failure(f"fold {fold} interrupted", allow_retries=False) from interrupt
         context.log.info(

@@ -15,9 +15,8 @@ from typing import Any
 
 import polars as pl
 from dagster import InputContext, IOManager, OutputContext
-from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb import DuckDBIOManager
-from dagster_duckdb.io_manager import DuckDbClient
+from dagster_duckdb.io_manager import DbIOManager, DbTypeHandler, DuckDbClient, TableSlice
 from dagster_duckdb_polars import DuckDBPolarsTypeHandler
 
 
