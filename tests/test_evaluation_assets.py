@@ -52,3 +52,36 @@ def test_clinical_measures_are_prediction_minus_truth(evaluated) -> None:
     row = table.row(0, named=True)
     assert row["lv_edv_ml_diff"] == pytest.approx(row["lv_edv_ml_pred"] - row["lv_edv_ml_true"])
     assert row["lv_mass_g_true"] > 0
+
+
+def test_the_ensemble_averages_the_folds_softmax_probabilities(planned_study, evaluated) -> None:
+    """The prediction on disk is argmax(mean of the folds' probabilities), largest component
+    kept per class, with each fold's probabilities computed independently by nnU-Net's own
+    single-array prediction; and it is not simply one fold's."""
+    from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
+    from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+    from tests.fold_probabilities import fold_probabilities
+
+    study = planned_study.resources["study"]
+    partition = study.partition(PLANNED_PARTITION)
+    folder = study.predictions_folder(partition)
+    root = planned_study.resources["cohort"].root_path
+    differs_from_fold_0 = False
+    for prediction in sorted(folder.glob("*_E[DS].nii.gz"))[:4]:
+        subject, phase = prediction.name.removesuffix(".nii.gz").rsplit("_", 1)
+        folds = run_in_fresh_process(
+            fold_probabilities,
+            study.nnunet_environment(),
+            partition.dataset,
+            [0, 1],
+            root / subject / f"sa_{phase}.nii.gz",
+            study.settings().prediction,
+        )
+        averaged = np.argmax((folds[0] + folds[1]) / 2, axis=0).astype(np.uint8)
+        expected = keep_largest_component(averaged)
+        written = np.asanyarray(nib.load(prediction).dataobj).astype(np.uint8)
+        # nnU-Net's probabilities are in its (z, y, x) order; the NIfTI is (x, y, z).
+        assert np.array_equal(written, expected.transpose(2, 1, 0)), prediction.name
+        fold_0 = keep_largest_component(np.argmax(folds[0], axis=0).astype(np.uint8))
+        differs_from_fold_0 |= not np.array_equal(written, fold_0.transpose(2, 1, 0))
+    assert differs_from_fold_0, "every case equals fold 0 alone: the test could not tell"

@@ -1,6 +1,6 @@
 """Per-class metrics of a predicted label map against the truth: DSC, HD95, ASSD, volumes.
 
-Conventions, shared with medpy's `binary.hd95`/`binary.assd` and MONAI's defaults:
+Conventions (cross-checked against medpy in tests/test_metrics_reference.py):
 
 - The boundary of a mask is the mask minus its binary erosion by the face-connected (6-neighbour)
   cross; outside the volume counts as background (scipy's `border_value=0`), so a mask touching the
@@ -8,12 +8,15 @@ Conventions, shared with medpy's `binary.hd95`/`binary.assd` and MONAI's default
 - Distances are Euclidean in mm (`distance_transform_edt(..., sampling=spacing)`), from each
   boundary voxel of one mask to the nearest boundary voxel of the other, in both directions.
 - HD95 is the larger of the two directional 95th percentiles (linear interpolation):
-  max(p95(pred -> truth), p95(truth -> pred)), as medpy's `hd95` and MONAI's
-  `compute_hausdorff_distance(percentile=95)`.
-- ASSD is the mean of the two directional mean distances, as medpy's `assd` (not the mean of the
-  pooled distances, which weighs the direction with more boundary voxels more).
-- Both masks empty: DSC 1.0. One mask empty: DSC 0.0. In either case HD95 and ASSD are NaN and
-  `distances_defined` is False. Volumes are always reported.
+  max(p95(pred -> truth), p95(truth -> pred)), MONAI's convention
+  (`compute_hausdorff_distance(percentile=95)`). medpy's `hd95` instead takes the 95th percentile
+  of both directions pooled, which is never larger and differs by up to about a voxel.
+- ASSD is the mean of the two directional mean distances (medpy's `asd` each way, averaged), not
+  the mean of the pooled distances (medpy 0.5's `assd`), which weighs the direction with more
+  boundary voxels more.
+- Both masks empty (a class absent from prediction and truth): DSC 1.0. One mask empty: DSC 0.0.
+  In either case HD95 and ASSD are NaN and `distances_defined` is False. Volumes are always
+  reported.
 
 Distance transforms run only on the bounding box of the two masks: outside it both masks are
 background, so the erosion and the exact Euclidean distances inside it are the same as on the full
