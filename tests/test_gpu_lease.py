@@ -150,3 +150,23 @@ def test_lease_rejects_bad_arguments(tmp_path: Path, folds_per_gpu: int, gpus: l
 )
 def test_visible_gpus(environ: dict[str, str], count: int, expected: list[str]) -> None:
     assert visible_gpus(environ, device_count=lambda: count) == expected
+
+
+def test_a_waiting_step_hears_that_it_waits_and_which_slot_it_got(tmp_path: Path) -> None:
+    """TrainingResource.run tells the step's log, once, that every slot is taken, then where it
+    runs (the fold and ensemble assets pass context.log.info)."""
+    import threading
+
+    from cmrbias_dagster.resources import TrainingResource
+
+    heard: list[str] = []
+    training = TrainingResource(device="cpu", cpu_slots=1, lock_dir=str(tmp_path))
+    with lease_gpu(tmp_path, ["cpu"], 1):
+        worker = threading.Thread(
+            target=training.run, args=(os.path.join, "slot"), kwargs={"log": heard.append}
+        )
+        worker.start()
+        time.sleep(2.5)  # the worker polls once a second: it must have said once that it waits
+        assert len(heard) == 1 and "waiting for a free slot" in heard[0] and "cpu" in heard[0]
+    worker.join(timeout=60)
+    assert heard[1:] == ["running on CPU slot 0 of 1"]

@@ -65,6 +65,7 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
             cases,
             folder,
             study.settings().prediction,
+            log=context.log.info,
         )
         seconds = time.monotonic() - started
         problems = predictions.prediction_problems(test_set, subject_manifest, folder)

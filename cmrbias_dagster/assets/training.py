@@ -24,12 +24,15 @@ TRAINING_POOL = "nnunet_training"
 
 
 def train_with_device(
-    study: StudyResource, training: TrainingResource, partition_key: str, fold: int
+    context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource, fold: int
 ) -> tuple[FoldResult, str]:
-    """Train a fold in a fresh process, on a leased GPU slot when CUDA is used."""
-    dataset = study.partition(partition_key).dataset
+    """Train a fold in a fresh process, on a leased device slot (the step's log says when it
+    waits for one, and which it got)."""
+    dataset = study.partition(context.partition_key).dataset
     settings = study.settings().training
-    return training.run(train_fold, study.nnunet_environment(), dataset, fold, settings)
+    return training.run(
+        train_fold, study.nnunet_environment(), dataset, fold, settings, log=context.log.info
+    )
 
 
 def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
@@ -102,7 +105,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource
     ) -> dg.MaterializeResult:
         try:
-            result, device = train_with_device(study, training, context.partition_key, fold)
+            result, device = train_with_device(context, study, training, fold)
         except dg.DagsterExecutionInterruptedError as interrupt:
             # A cancelled run or Ctrl-C must stop, not be retried; the next materialisation resumes.
             raise dg.Failure(f"fold {fold} interrupted", allow_retries=False) from interrupt

@@ -61,14 +61,27 @@ class TrainingResource(dg.ConfigurableResource):
             return Path(self.lock_dir)
         return Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "device_leases"
 
-    def run(self, function: Callable[..., Any], *args: Any) -> tuple[Any, str]:
+    def run(
+        self,
+        function: Callable[..., Any],
+        *args: Any,
+        log: Callable[[str], None] | None = None,
+    ) -> tuple[Any, str]:
         """`function(*args, device)` in a fresh process, on a leased GPU slot when CUDA is used;
-        returns its result and a description of the device."""
+        returns its result and a description of the device. `log` hears when the step has to
+        wait for a slot, and which slot it got."""
         gpus = self.cuda_gpus()
         if not gpus:
             refuse_cpu_training(self.profile, self.allow_cpu_for_paper)
-            with lease_gpu(self.lock_path(), ["cpu"], self.cpu_slots):
+            with lease_gpu(self.lock_path(), ["cpu"], self.cpu_slots, on_wait=log) as slot:
+                _tell(log, f"running on CPU slot {slot.slot} of {self.cpu_slots}")
                 return run_in_fresh_process(function, *args, "cpu"), "cpu"
-        with lease_gpu(self.lock_path(), gpus, self.folds_per_gpu) as slot:
+        with lease_gpu(self.lock_path(), gpus, self.folds_per_gpu, on_wait=log) as slot:
+            _tell(log, f"running on GPU {slot.gpu}, slot {slot.slot} of {self.folds_per_gpu}")
             result = run_in_fresh_process(function, *args, "cuda", environment=slot.environment())
         return result, f"cuda (GPU {slot.gpu}, slot {slot.slot})"
+
+
+def _tell(log: Callable[[str], None] | None, message: str) -> None:
+    if log is not None:
+        log(message)

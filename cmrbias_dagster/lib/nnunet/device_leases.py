@@ -59,8 +59,10 @@ def lease_gpu(
     folds_per_gpu: int,
     timeout_s: float = 24 * 3600,
     poll_s: float = 1.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[GpuSlot]:
-    """Hold a free slot on the least-loaded GPU for the `with` block, waiting up to `timeout_s`."""
+    """Hold a free slot on the least-loaded GPU for the `with` block, waiting up to `timeout_s`;
+    `on_wait` hears once, in words, when every slot is taken and the caller starts to wait."""
     if folds_per_gpu < 1:
         raise ValueError(f"folds_per_gpu must be at least 1, got {folds_per_gpu}")
     gpus = list(dict.fromkeys(gpus))
@@ -68,7 +70,14 @@ def lease_gpu(
         raise ValueError(f"no GPUs to lease in {lock_dir}: the GPU list is empty")
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
+    waiting = False
     while (lease := _try_lease(lock_dir, gpus, folds_per_gpu)) is None:
+        if on_wait is not None and not waiting:
+            on_wait(
+                f"waiting for a free slot: all {folds_per_gpu} slot(s) of device(s) "
+                f"{', '.join(gpus)} are taken (leases in {lock_dir})"
+            )
+        waiting = True
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise NoGpuSlotError(
