@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, cohort_is_complete, write_cohort
+from cmrbias_dagster.lib.design.settings import SyntheticCohortSettings
 
 
 def cohort_spec_from_study(study_path: Path, profile: str) -> CohortSpec:
@@ -24,7 +25,8 @@ def cohort_spec_from_study(study_path: Path, profile: str) -> CohortSpec:
         raise ValueError(f"{study_path}: profiles.{profile} has no synthetic_cohort block")
     if "seed" not in study:
         raise ValueError(f"{study_path}: no top-level seed")
-    return CohortSpec.from_mapping(block, seed=study["seed"])
+    # Typed as the code location types it, so a misspelt key fails here too, by name.
+    return CohortSpec.from_mapping(SyntheticCohortSettings.from_mapping(block), seed=study["seed"])
 
 
 def generate_cohort(args: argparse.Namespace) -> int:

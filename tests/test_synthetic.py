@@ -266,3 +266,14 @@ def test_cli_generate_cohort(tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_cli_refuses_a_misspelt_synthetic_cohort_key(tmp_path, capsys):
+    block = {**TINY, "subjects": {"white": {"female": 1, "male": 1}}, "pixelmm": 2.0}
+    study = {"seed": 3, "profiles": {"tiny": {"synthetic_cohort": block}}}
+    study_path = tmp_path / "study.yaml"
+    study_path.write_text(yaml.safe_dump(study))
+    argv = ["generate-cohort", "--profile", "tiny", "--out", str(tmp_path / "out")]
+    assert cli.main([*argv, "--study", str(study_path)]) == 2
+    assert "pixelmm" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
