@@ -1,12 +1,14 @@
 """Incremental retraining: after adding subjects to a cohort, how many of the 15 partitions retrain.
 
-Drives the real automation (cohort_sensor, then training_sensor; cmrbias_dagster/automation/) on a
-synthetic cohort of a profile, in an in-memory Dagster instance, as the daemon would:
-  1. the cohort sensor builds the manifest, test sets and every split; every partition is then
-     recorded as trained (nnU-Net dataset and fold checkpoints after its split);
+Drives the real automation conditions (cohort_sensor, then training_sensor;
+cmrbias_dagster/automation/conditions.py) on a synthetic cohort of a profile, in an in-memory
+Dagster instance, evaluated tick by tick (`dg.evaluate_automation_conditions`) as the daemon would:
+  1. raw_cohort is observed and the cohort sensor's conditions build the manifest, test sets and
+     every split; every partition is then recorded as trained (each training asset after its split);
   2. `--new` subjects are written into the cohort folder (race and sex drawn with `--seed`);
-  3. the cohort sensor refreshes manifest, test sets and splits; the training sensor then requests
-     the partitions to retrain. Without it every partition would retrain (the baseline, 15).
+  3. raw_cohort is observed again, the cohort sensor refreshes manifest, test sets and splits, and
+     the training sensor's conditions request the partitions to retrain. Without them every
+     partition would retrain (the baseline, 15).
 Run: python -m bench.incremental [--profile quick] [--new 10] [--seeds 0 1 2]
      python -m bench.incremental --stratum asian/female   (all newcomers of one race and sex)
      python -m bench.incremental --profile paper --matrix 48 --pixel-mm 5   (the paper's counts)
@@ -22,7 +24,12 @@ import dagster as dg
 import nibabel as nib
 import numpy as np
 
-from cmrbias_dagster.automation.replay import SensorReplay, training_split_members
+from cmrbias_dagster.automation import cohort_sensor, training_sensor
+from cmrbias_dagster.automation.in_process import (
+    AutomationReplay,
+    observe_cohort,
+    training_split_members,
+)
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.cohort.synthetic import (
     DEMOGRAPHIC_COLUMNS,
@@ -40,10 +47,12 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 STRATA = [(race, sex) for race in ("white", "black", "asian") for sex in ("female", "male")]
 
 
-def mark_trained(instance: dg.DagsterInstance, folds: int) -> None:
-    """Stand in for partition_job runs: each partition's nnU-Net dataset, then its checkpoints."""
+def mark_trained(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """Stand in for partition_job runs: each partition's training assets, in dependency order."""
+    graph = defs.resolve_asset_graph()
+    trained = training_sensor.asset_selection.resolve(graph)
     for partition in study_partitions.get_partition_keys():
-        for key in ["nnunet_dataset", *(f"fold_{fold}_checkpoint" for fold in range(folds))]:
+        for key in (key for key in graph.toposorted_asset_keys if key in trained):
             instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
 
@@ -81,25 +90,31 @@ def measure(args: argparse.Namespace, seed: int, folder: Path) -> dict[str, obje
     root = write_cohort(spec, folder / "cohort", workers=2)
     resources = build_resources(profile=profile, work_dir=folder / "work", cohort_root=root)
     defs, instance = build_definitions(resources, folds), dg.DagsterInstance.ephemeral()
-    daemon = SensorReplay(defs, resources, instance, run_config=QUIET)
-    _, cohort_cursor = daemon.until_quiet("cohort_sensor", None)
-    mark_trained(daemon.instance, folds)
-    training_cursor = daemon.tick("training_sensor", None).cursor
+    cohort = AutomationReplay(defs, instance, cohort_sensor, run_config=QUIET)
+    training = AutomationReplay(defs, instance, training_sensor)
+    cohort.tick(), training.tick()  # the daemon's first ticks, before the cohort is observed
+    observe_cohort(defs, instance)
+    cohort.until_quiet()
+    training.tick()  # requests every new split; stood in for by:
+    mark_trained(defs, instance)
+    training.tick()  # the sensor ticks each minute; training takes longer than that
     database = folder / "work" / f"cmrbias_{profile}.duckdb"
     before = training_split_members(database)
 
     stratum = tuple(args.stratum.split("/")) if args.stratum else None
     strata = add_subjects(root, spec, args.new, seed, stratum)
     started = time.monotonic()
-    waves, _ = daemon.until_quiet("cohort_sensor", cohort_cursor)
-    retrain = daemon.tick("training_sensor", training_cursor).run_requests or []
+    observe_cohort(defs, instance)
+    waves = cohort.until_quiet()
+    retrain = training.tick()
     after = training_split_members(database)
     return {
         "newcomers": strata,
-        "refresh_waves": [len(wave) for wave in waves],  # cohort_job, test sets, splits
+        # per tick, the asset partitions requested: cohort assets, test sets, splits and folds
+        "refresh_waves": [sum(map(len, wave.values())) for wave in waves],
         "refresh_seconds": round(time.monotonic() - started, 1),
         "splits_changed": sorted(key for key in before if before[key] != after[key]),
-        "retrain": sorted(request.partition_key for request in retrain),
+        "retrain": sorted(retrain.get("nnunet_dataset", set())),
         "partitions": len(study_partitions.get_partition_keys()),
     }
 

@@ -8,7 +8,13 @@ import dagster as dg
 from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
-from cmrbias_dagster.automation import cohort_sensor, nightly_training_schedule, training_sensor
+from cmrbias_dagster.automation import (
+    automate,
+    cohort_observation_sensor,
+    cohort_sensor,
+    observe_cohort_job,
+    training_sensor,
+)
 from cmrbias_dagster.executors import executor_from_environment
 from cmrbias_dagster.partitions import (
     STUDY_DESIGN,
@@ -17,12 +23,6 @@ from cmrbias_dagster.partitions import (
 from cmrbias_dagster.resources import build_resources
 
 PROFILE = os.environ.get("CMRBIAS_PROFILE", "quick")
-
-observe_cohort_job = dg.define_asset_job(
-    "observe_cohort_job",
-    selection=[cohort.raw_cohort.key],
-    description="Observe the raw cohort folder: a new data version when subjects arrive or change.",
-)
 
 cohort_job = dg.define_asset_job(
     "cohort_job",
@@ -57,19 +57,19 @@ def build_definitions(
     Dagster's default (local processes)."""
     return dg.Definitions(
         assets=[
-            *dg.load_assets_from_modules([cohort, splits, nnunet]),
-            *fold_checkpoints(n_folds),
+            *automate(
+                [
+                    *dg.load_assets_from_modules([cohort, splits, nnunet]),
+                    *fold_checkpoints(n_folds),
+                    *evaluation_assets(n_folds),
+                ]
+            ),
             model_convergence(n_folds),
-            *evaluation_assets(n_folds),
             *dg.load_assets_from_modules([analysis, figures, report]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job, analysis_job],
-        sensors=[
-            cohort_sensor(cohort_job, experiment_job, partition_job),
-            training_sensor(partition_job, n_folds),
-        ],
-        schedules=[nightly_training_schedule(partition_job, n_folds)],
+        sensors=[cohort_observation_sensor, cohort_sensor, training_sensor],
         resources=resources,
         executor=executor,
     )

@@ -1,11 +1,19 @@
-"""Automation: refresh the cheap assets when the raw cohort changes, then train only the partitions
-whose training split changed (sensors), with a nightly catch-up for training (schedule).
+"""Automation as Declarative Automation conditions: refresh the cheap assets when the raw cohort
+changes (running by default), retrain only the partitions whose training split changed and retry
+failed training nightly (stopped by default). See docs/automation.md."""
 
-Both follow one rule (`lib/refresh_plan.py`): an item is rebuilt when the version of its input it
-was last built from, the latest version recorded before it, is not the input's current version.
-"""
+from cmrbias_dagster.automation.cohort_observation import cohort_observation_sensor
+from cmrbias_dagster.automation.conditions import (
+    automate,
+    cohort_sensor,
+    observe_cohort_job,
+    training_sensor,
+)
 
-from cmrbias_dagster.automation.cohort_sensor import cohort_sensor
-from cmrbias_dagster.automation.training_sensor import nightly_training_schedule, training_sensor
-
-__all__ = ["cohort_sensor", "nightly_training_schedule", "training_sensor"]
+__all__ = [
+    "automate",
+    "cohort_observation_sensor",
+    "cohort_sensor",
+    "observe_cohort_job",
+    "training_sensor",
+]
