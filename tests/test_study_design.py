@@ -3,6 +3,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,107 @@ def test_the_design_file_is_read_once_until_it_changes(tmp_path: Path) -> None:
     changed["seed"] = 7
     path.write_text(yaml.safe_dump(changed))
     assert load_study_design(path).seed == 7
+
+
+def _with_variant(**variant: object) -> dict:
+    """VALID plus `sex_variant`, the `sex` experiment trained with the given mitigation fields."""
+    mapping = copy.deepcopy(VALID)
+    mapping["experiments"]["sex_variant"] = {**VALID["experiments"]["sex"], **variant}
+    return mapping
+
+
+@pytest.mark.parametrize(
+    ("variant", "strategy", "step"),
+    [
+        ({"mitigation": "oversampling", "varies": "sex"}, "oversampling", 0.01),
+        ({"mitigation": "reweighting"}, "reweighting", 0.01),
+        ({"mitigation": "group_dro", "group_dro_step": 0.05, "varies": "sex"}, "group_dro", 0.05),
+        ({"mitigation": {"strategy": "group_dro", "group_dro_step": 1}}, "group_dro", 1),
+        ({"mitigation": {"strategy": "protected_models"}}, "protected_models", 0.01),
+    ],
+)
+def test_a_training_variant_parses(variant: dict, strategy: str, step: float) -> None:
+    design = parse_study_design(_with_variant(**variant))
+    experiment = design.experiment("sex_variant")
+    mitigation = experiment.mitigation
+    assert (mitigation.strategy, mitigation.group_dro_step) == (strategy, step)
+    assert experiment.varies == variant.get("varies")
+    assert design.experiment("sex").mitigation.strategy == "none"
+    assert experiment.groups == design.experiment("sex").groups
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ({"mitigation": "undersampling"}, "'mitigation' must be one of none, oversampling"),
+        ({"mitigation": True}, "field 'mitigation' must be a non-empty string"),
+        ({"mitigation": {"strategy": "group_dro", "step": 0.1}}, r"unknown key\(s\) \['step'\]"),
+        ({"mitigation": {"group_dro_step": 0.1}}, "missing required field 'strategy'"),
+        ({"mitigation": "group_dro", "group_dro_step": 0}, "'group_dro_step' must be a positive"),
+        ({"mitigation": "group_dro", "group_dro_step": "x"}, "'group_dro_step' must be a positive"),
+        ({"mitigation": "oversampling", "group_dro_step": 0.1}, "to mitigation 'group_dro' only"),
+        (
+            {"mitigation": {"strategy": "group_dro", "group_dro_step": 0.1}, "group_dro_step": 0.2},
+            "'group_dro_step' is given twice",
+        ),
+        ({"mitigaton": "oversampling"}, r"unknown field\(s\) \['mitigaton'\]"),
+        ({"mitigation": "oversampling", "varies": "race"}, "'varies' names 'race', which is not"),
+        (
+            {"mitigation": "oversampling", "varies": "sex_variant"},
+            "'varies' names 'sex_variant', which is not another",
+        ),
+        ({"varies": "sex"}, "'sex' already trains with mitigation 'none'"),
+        (
+            {"mitigation": "reweighting", "varies": "sex", "groups": ["male", "female"]},
+            r"compares other groups \(differs in groups\)",
+        ),
+        (
+            {"mitigation": "reweighting", "varies": "sex", "held_values": ["asian", "white"]},
+            r"\(differs in held_values\)",
+        ),
+    ],
+)
+def test_a_bad_training_variant_is_refused_naming_file_and_experiment(
+    variant: dict, message: str
+) -> None:
+    with pytest.raises(StudyDesignError, match=message) as error:
+        parse_study_design(_with_variant(**variant), source="study.yaml")
+    assert str(error.value).startswith("study.yaml: experiment 'sex_variant'")
+
+
+def test_a_variant_of_a_variant_must_change_the_mitigation() -> None:
+    mapping = _with_variant(mitigation="oversampling", varies="sex")
+    mapping["experiments"]["sex_dro"] = {
+        **VALID["experiments"]["sex"],
+        "mitigation": "group_dro",
+        "varies": "sex_variant",
+    }
+    assert parse_study_design(mapping).experiment("sex_dro").varies == "sex_variant"
+    mapping["experiments"]["sex_dro"]["mitigation"] = "oversampling"
+    with pytest.raises(StudyDesignError, match="'sex_variant' already trains with mitigation"):
+        parse_study_design(mapping)
+
+
+def test_a_misspelt_strategy_fails_at_load_naming_the_file(tmp_path: Path) -> None:
+    study = yaml.safe_load(STUDY_YAML.read_text())
+    study["experiments"]["race_black_dro"] = {
+        **study["experiments"]["race_black"],
+        "mitigation": "group-dro",
+        "varies": "race_black",
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(StudyDesignError) as error:
+        load_study_design(path)
+    for named in (str(path), "experiment 'race_black_dro'", "'group-dro'"):
+        assert named in str(error.value)
+
+
+def test_only_a_mitigation_enters_the_training_fingerprint() -> None:
+    design = parse_study_design(
+        _with_variant(mitigation="group_dro", group_dro_step=0.05, varies="sex")
+    )
+    plain, dro = (design.experiment(name).mitigation for name in ("sex", "sex_variant"))
+    assert plain.fingerprint() == ""
+    assert dro.fingerprint() not in ("", replace(dro, group_dro_step=0.01).fingerprint())
+    assert replace(dro, strategy="oversampling").fingerprint() not in ("", dro.fingerprint())

@@ -3,7 +3,7 @@
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,12 @@ from .fields import (
     required_field,
     text_field,
 )
+from .mitigation import EXPERIMENT_KEYS, Mitigation, parse_mitigation
 from .profile import Profile, parse_profile
 
 # Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
 _EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_COMPARISON_KEYS = ("attribute", "groups", "held_attribute", "held_values")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Experiment:
     # Optional: a cohort such as ACDC has one attribute only (pathology) and nothing to hold.
     held_attribute: str | None = None
     held_values: tuple[str, str] | None = None
+    mitigation: Mitigation = Mitigation()
+    # The experiment this one is a training variant of (same comparison, same training sets).
+    varies: str | None = None
 
     @property
     def strata(self) -> tuple[tuple[str, str | None], ...]:
@@ -105,6 +110,7 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
             f"{source}: 'experiments' and 'profiles' must each list at least one"
         )
     parsed = tuple(_experiment(name, raw, source) for name, raw in experiments.items())
+    _check_variants(parsed, source)
     # Sizes must suit the strictest experiment: one with a held attribute halves every group.
     per_group = 2 if any(experiment.held_attribute for experiment in parsed) else 1
     return StudyDesign(
@@ -122,6 +128,20 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
     if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
         raise StudyDesignError(f"{where}: name must match {_EXPERIMENT_NAME.pattern}")
     entry = mapping_field(raw, where)
+    # A misspelt `mitigation` must not quietly train an unmitigated twin.
+    unknown = sorted(set(entry) - {*_COMPARISON_KEYS, *EXPERIMENT_KEYS})
+    if unknown:
+        known = ", ".join((*_COMPARISON_KEYS, *EXPERIMENT_KEYS))
+        raise StudyDesignError(f"{where}: unknown field(s) {unknown}; known: {known}")
+    varies = entry.get("varies")
+    variant = {
+        "mitigation": parse_mitigation(entry, where),
+        "varies": None if varies is None else text_field(varies, "varies", where),
+    }
+    return replace(_comparison(name, entry, where), **variant)
+
+
+def _comparison(name: str, entry: Mapping[str, Any], where: str) -> Experiment:
     attribute = text_field(required_field(entry, "attribute", where), "attribute", where)
     groups = pair_field(required_field(entry, "groups", where), "groups", where)
     # Absent and null (`held_attribute:` left empty) both mean: nothing is held.
@@ -147,3 +167,33 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
         held_attribute=held_attribute,
         held_values=pair_field(held_values, "held_values", where),
     )
+
+
+def _check_variants(experiments: tuple[Experiment, ...], source: str) -> None:
+    """A variant names an experiment of the file with the same comparison (so the same training
+    sets are drawn) and differs from it in its mitigation."""
+    by_name = {experiment.name: experiment for experiment in experiments}
+    for experiment in experiments:
+        if experiment.varies is None:
+            continue
+        where = f"{source}: experiment {experiment.name!r}: field 'varies'"
+        base = by_name.get(experiment.varies)
+        if base is None or base is experiment:
+            others = [name for name in by_name if name != experiment.name]
+            raise StudyDesignError(
+                f"{where} names {experiment.varies!r}, which is not another experiment of the "
+                f"file; known: {others}"
+            )
+        differing = [
+            key for key in _COMPARISON_KEYS if getattr(base, key) != getattr(experiment, key)
+        ]
+        if differing:
+            raise StudyDesignError(
+                f"{where}: {experiment.varies!r} compares other groups (differs in "
+                f"{', '.join(differing)}); a variant keeps the comparison and changes the training"
+            )
+        if base.mitigation == experiment.mitigation:
+            raise StudyDesignError(
+                f"{where}: {experiment.varies!r} already trains with mitigation "
+                f"{experiment.mitigation.strategy!r}; a variant must change it"
+            )

@@ -1,0 +1,36 @@
+"""Bias mitigation while training a fold (docs/mitigation.md): group-balanced oversampling, loss
+reweighting and Group DRO as changes to a constructed nnUNetTrainer, each given case id -> group;
+and the routing of test subjects to per-group (protected) models. The pure numbers live in
+`group_weights`, the case -> group mapping and its part of the training stamp in `case_groups`.
+"""
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from cmrbias_dagster.lib.design.mitigation import Mitigation
+from cmrbias_dagster.lib.nnunet.mitigation.case_groups import case_groups, mitigation_stamp
+from cmrbias_dagster.lib.nnunet.mitigation.group_dro import train_with_group_dro
+from cmrbias_dagster.lib.nnunet.mitigation.hooks import oversample_groups, reweight_losses
+
+if TYPE_CHECKING:
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+__all__ = ["apply_mitigation", "case_groups", "mitigation_stamp"]
+
+
+def apply_mitigation(
+    trainer: "nnUNetTrainer", mitigation: Mitigation, groups: Mapping[str, str]
+) -> None:
+    """Make the constructed trainer train its fold with `mitigation`, given the group of every
+    training case (case_groups); before run_training, in any order with the other hooks."""
+    if mitigation.strategy == "oversampling":
+        oversample_groups(trainer, groups)
+    elif mitigation.strategy == "reweighting":
+        reweight_losses(trainer, groups)
+    elif mitigation.strategy == "group_dro":
+        train_with_group_dro(trainer, groups, mitigation.group_dro_step)
+    elif mitigation.strategy == "protected_models":
+        raise ValueError(
+            "mitigation 'protected_models' trains one model per group, each on its group's cases; "
+            "it changes which cases a training sees, not a trainer (docs/mitigation.md)"
+        )
