@@ -1,5 +1,7 @@
 """Fold checkpoints: real nnU-Net training on CPU (tiny settings), skip when unchanged, resume."""
 
+import base64
+import io
 import os
 import shutil
 import signal
@@ -12,6 +14,7 @@ import dagster as dg
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
@@ -43,11 +46,46 @@ def test_each_fold_trains_and_reports(planned_study, trained) -> None:
         assert metadata["device"].value == "cpu" and metadata["retrained"].value is True
         assert 0.0 <= metadata["validation_dice_mean"].value <= 1.0
         assert {"pseudo_dice_LVBP", "validation_dice_RVBP", "final_val_loss"} <= set(metadata)
-        assert metadata["training_curve"].value.startswith("![training curve](data:image/png")
+        curve = metadata["training_curve"].value
+        assert curve.startswith("![training curve](data:image/png;base64,")
+        png = base64.b64decode(curve.split(",", 1)[1].rstrip(")"))
+        assert Image.open(io.BytesIO(png)).size == (600, 360) and len(png) < 60_000
         folder = fold_folder_of(planned_study, fold)
         kept = sorted(p.name for p in folder.glob("*.pth"))
         assert kept == ["checkpoint_final.pth"]
         assert metadata["checkpoint"].value == str(folder / "checkpoint_final.pth")
+
+
+def run_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The user log lines of a run's event log, oldest first."""
+    return [entry.user_message for entry in instance.all_logs(run_id) if not entry.is_dagster_event]
+
+
+def test_each_epoch_reaches_the_event_log_while_the_fold_trains(planned_study, trained) -> None:
+    """The fresh training process logs every epoch over Dagster Pipes, before the step reports
+    the trained fold (tiny profile: 3 epochs)."""
+    for fold, result in enumerate(trained):
+        messages = run_messages(planned_study.instance, result.run_id)
+        epochs = [m for m in messages if m.startswith(f"fold {fold} epoch ")]
+        assert [m.split(":")[0] for m in epochs] == [f"fold {fold} epoch {e}/3" for e in (1, 2, 3)]
+        for line in epochs:
+            numbers = dict(pair.split("=") for pair in line.split(": ", 1)[1].split())
+            assert set(numbers) == {
+                "train_loss",
+                "val_loss",
+                "pseudo_dice_LVBP",
+                "pseudo_dice_LVM",
+                "pseudo_dice_RVBP",
+                "ema_pseudo_dice",
+                "epoch_seconds",
+                "eta_seconds",
+            }
+            assert all(float(value) >= 0 for value in numbers.values())
+        assert epochs[-1].endswith("eta_seconds=0")
+        trained_line = next(m for m in messages if m.startswith(f"fold {fold}: trained"))
+        assert messages.index(epochs[-1]) < messages.index(trained_line)
+        warnings = [e for e in planned_study.instance.all_logs(result.run_id) if e.level >= 30]
+        assert not warnings, [e.user_message for e in warnings]
 
 
 def fold_folder_of(planned_study, fold: int) -> Path:

@@ -2,6 +2,8 @@
 partition dimensions, experiment x ratio, so folds are assets rather than a third dimension), each
 with its `converged` check; and `model_convergence`, every stored fold's verdict in one table."""
 
+from functools import partial
+
 import dagster as dg
 import polars as pl
 
@@ -16,8 +18,11 @@ from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
 from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image
+from cmrbias_dagster.lib.plots.training_curve import training_curve_png
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
+from cmrbias_dagster.resources.training_progress import training_progress_channel
+from cmrbias_dagster.training_pipes import train_reporting_epochs
 
 CLASSES = ("LVBP", "LVM", "RVBP")
 TRAINING_POOL = "nnunet_training"
@@ -27,17 +32,24 @@ def train_with_device(
     context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource, fold: int
 ) -> tuple[FoldResult, str]:
     """Train a fold in a fresh process, on a leased device slot (the step's log says when it
-    waits for one, and which it got)."""
+    waits for one, and which it got); each epoch's numbers reach the step's log over Pipes."""
     dataset = study.partition(context.partition_key).dataset
     settings = study.settings().training
-    return training.run(
-        train_fold, study.nnunet_environment(), dataset, fold, settings, log=context.log.info
-    )
+    with training_progress_channel(context) as environment:
+        return training.run(
+            partial(train_reporting_epochs, train_fold),
+            study.nnunet_environment(),
+            dataset,
+            fold,
+            settings,
+            log=context.log.info,
+            environment=environment,
+        )
 
 
 def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
-    """What the UI shows for a trained fold."""
-    metadata: dict[str, object] = {
+    """What the UI shows for a trained fold; the curve is drawn from the stored per-epoch lists."""
+    return {
         "device": device,
         "epochs_run": result.epochs_run,
         "resumed_from_epoch": result.start_epoch,
@@ -55,12 +67,13 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
         **{f"validation_dice_{name}": round(v, 4) for name, v in result.validation_dice.items()},
         "checkpoint": dg.MetadataValue.path(result.checkpoint),
         "checkpoint_mb": round(result.checkpoint_bytes / 2**20, 1),
+        "training_curve": dg.MetadataValue.md(
+            markdown_image(
+                training_curve_png(result.train_losses, result.val_losses, result.ema_pseudo_dice),
+                "training curve",
+            )
+        ),
     }
-    with open(result.progress_png, "rb") as curve:
-        metadata["training_curve"] = dg.MetadataValue.md(
-            markdown_image(curve.read(), "training curve")
-        )
-    return metadata
 
 
 def converged_check(result: FoldResult, settings: ConvergenceSettings) -> dg.AssetCheckResult:

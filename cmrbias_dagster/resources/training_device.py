@@ -1,7 +1,7 @@
 """Where and how fold training runs: the device, and how many folds share one GPU."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,19 +66,22 @@ class TrainingResource(dg.ConfigurableResource):
         function: Callable[..., Any],
         *args: Any,
         log: Callable[[str], None] | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> tuple[Any, str]:
         """`function(*args, device)` in a fresh process, on a leased GPU slot when CUDA is used;
         returns its result and a description of the device. `log` hears when the step has to
-        wait for a slot, and which slot it got."""
+        wait for a slot, and which slot it got; `environment` is added to the process's."""
         gpus = self.cuda_gpus()
         if not gpus:
             refuse_cpu_training(self.profile, self.allow_cpu_for_paper)
             with lease_gpu(self.lock_path(), ["cpu"], self.cpu_slots, on_wait=log) as slot:
                 _tell(log, f"running on CPU slot {slot.slot} of {self.cpu_slots}")
-                return run_in_fresh_process(function, *args, "cpu"), "cpu"
+                result = run_in_fresh_process(function, *args, "cpu", environment=environment)
+                return result, "cpu"
         with lease_gpu(self.lock_path(), gpus, self.folds_per_gpu, on_wait=log) as slot:
             _tell(log, f"running on GPU {slot.gpu}, slot {slot.slot} of {self.folds_per_gpu}")
-            result = run_in_fresh_process(function, *args, "cuda", environment=slot.environment())
+            gpu_environment = {**(environment or {}), **slot.environment()}
+            result = run_in_fresh_process(function, *args, "cuda", environment=gpu_environment)
         return result, f"cuda (GPU {slot.gpu}, slot {slot.slot})"
 
 

@@ -10,10 +10,14 @@
   28 ms. The cases drawn, the crops and the augmentation are nnU-Net's own.
 - AdamW (`optimizer: adamw`): nnU-Net's own nnUNetTrainerAdam optimizer, without looking a trainer
   class up by name.
+- Epoch reports: when a listener is given, each finished epoch's numbers go to it (an EpochReport).
 Use inside a fresh training process (lib.nnunet.isolation), which imports torch.
 """
 
+import time
 from typing import TYPE_CHECKING
+
+from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener, epoch_report
 
 if TYPE_CHECKING:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -86,3 +90,28 @@ def use_adamw(trainer: "nnUNetTrainer") -> None:
         return optimizer, PolyLRScheduler(optimizer, trainer.initial_lr, trainer.num_epochs)
 
     trainer.configure_optimizers = configure_optimizers
+
+
+REPORTED_LOGS = (
+    "train_losses",
+    "val_losses",
+    "dice_per_class_or_region",
+    "ema_fg_dice",
+    "epoch_start_timestamps",
+    "epoch_end_timestamps",
+)
+
+
+def report_each_epoch(trainer: "nnUNetTrainer", fold: int, listener: EpochListener) -> None:
+    """After nnU-Net ends each epoch (logged, checkpointed), hand its EpochReport to `listener`;
+    call after a resumed trainer loaded its checkpoint, so the pace counts this process only."""
+    end_epoch, first_epoch = trainer.on_epoch_end, trainer.current_epoch
+    labels = trainer.dataset_json["labels"]
+    classes = [name for name, value in sorted(labels.items(), key=lambda kv: kv[1]) if value != 0]
+
+    def on_epoch_end() -> None:
+        end_epoch()
+        history = {key: trainer.logger.get_value(key, None) for key in REPORTED_LOGS}
+        listener(epoch_report(history, fold, trainer.num_epochs, first_epoch, classes, time.time()))
+
+    trainer.on_epoch_end = on_epoch_end

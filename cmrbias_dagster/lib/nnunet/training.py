@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
     LATEST_CHECKPOINT,
@@ -28,6 +29,7 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
 )
 from cmrbias_dagster.lib.nnunet.trainer_hooks import (
     cpu_has_bf16,
+    report_each_epoch,
     scan_thread_pools_once,
     train_in_bf16,
     use_adamw,
@@ -38,10 +40,16 @@ if TYPE_CHECKING:
 
 
 def train_fold(
-    env: NnunetEnvironment, dataset: str, fold: int, settings: TrainingSettings, device: str
+    env: NnunetEnvironment,
+    dataset: str,
+    fold: int,
+    settings: TrainingSettings,
+    device: str,
+    on_epoch: EpochListener | None = None,
 ) -> FoldResult:
     """Train (or resume, or skip) one fold; keep only checkpoint_final.pth at the end. A fold
-    whose identical training (same stamp) another partition finished reuses that training."""
+    whose identical training (same stamp) another partition finished reuses that training.
+    `on_epoch` hears each epoch this call trains (none when the fold is skipped or adopted)."""
     stamp = training_stamp(env, dataset, settings)
     with training_lock(env, stamp):
         folder = fold_folder(env, dataset, fold)
@@ -51,7 +59,7 @@ def train_fold(
         twin = trained_twin(env, dataset, fold, stamp)
         if twin is not None:
             return adopt_twin(env, dataset, fold, twin)
-        return _train(env, dataset, fold, settings, device, stamp)
+        return _train(env, dataset, fold, settings, device, stamp, on_epoch)
 
 
 def _train(
@@ -61,6 +69,7 @@ def _train(
     settings: TrainingSettings,
     device: str,
     stamp: str,
+    on_epoch: EpochListener | None,
 ) -> FoldResult:
     started = time.monotonic()
     folder = fold_folder(env, dataset, fold)
@@ -72,6 +81,8 @@ def _train(
     bf16 = settings.cpu_bf16 and device == "cpu" and cpu_has_bf16()
     if bf16:
         train_in_bf16(trainer)
+    if on_epoch is not None:
+        report_each_epoch(trainer, fold, on_epoch)
     scan_thread_pools_once()
     start_epoch = trainer.current_epoch
     trainer.run_training()
