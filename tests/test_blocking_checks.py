@@ -11,8 +11,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from cmrbias_dagster.assets import cohort, nnunet, splits
+from cmrbias_dagster.assets import cohort, evaluation, nnunet, splits
 from cmrbias_dagster.resources import build_resources
+from tests.conftest import FOLD_ASSETS
+from tests.lost_prediction import predict_all_but_last
 from tests.materialize import materialize_manifest
 
 ASSETS = dg.load_assets_from_modules([cohort, splits, nnunet])
@@ -131,3 +133,21 @@ def test_a_lost_case_file_stops_planning(study, monkeypatch) -> None:
     evaluation = failed_check(result, "case_files_present")
     assert evaluation.metadata["missing"].value != "none"
     assert materialized(result) == {"training_split", "cv_folds", "nnunet_dataset"}
+
+
+def test_a_lost_prediction_stops_the_metrics(study, monkeypatch) -> None:
+    # Evaluation reads only the test set and the predictions, so no model needs training here.
+    monkeypatch.setattr(evaluation, "predict_ensemble", predict_all_but_last)
+    resources, instance = study
+    result = dg.materialize(
+        [*ASSETS, *FOLD_ASSETS, *evaluation.evaluation_assets(2)],
+        selection=["ensemble_prediction", "segmentation_metrics", "clinical_measures"],
+        partition_key=PARTITION,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    evaluation_result = failed_check(result, "prediction_per_test_case")
+    problems = evaluation_result.metadata["problems"].value
+    assert problems.endswith("_ED.nii.gz: missing") and ";" not in problems  # only the lost one
+    assert materialized(result) == {"ensemble_prediction"}

@@ -1,11 +1,33 @@
-"""The report page and the findings sentences, from constructed tables."""
+"""The report page, its Markdown for the UI and the findings sentences, from constructed tables."""
 
+import base64
+import io
+import re
+
+import numpy as np
 import polars as pl
+from markdown_it import MarkdownIt
+from PIL import Image
 
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis.findings import group_gaps, study_findings
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
+
+render = MarkdownIt("commonmark").enable("table").render
+
+
+def noise_png(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG that compresses badly: random colours."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def inline_pngs(markdown: str) -> list[Image.Image]:
+    found = re.findall(r"\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    return [Image.open(io.BytesIO(base64.b64decode(data))) for data in found]
 
 
 def medians() -> pl.DataFrame:
@@ -107,3 +129,39 @@ def test_findings_flag_gaps_of_models_that_did_not_converge() -> None:
     race = next(s for s in unready if s.startswith("race_black"))
     assert "1 of 2 models did not pass the convergence check (100 % fold 0)" in race
     assert "may reflect under-training" in race
+
+
+def test_report_markdown_keeps_stars_and_names_and_inlines_small_figures() -> None:
+    section = report.Section(
+        "Statistics (Table 2)",
+        "race_black: gap -0.05 (***, p<0.05)\n# not a heading",
+        tables=[("Groups, overall", comparisons_table())],
+        figures=[("fig2_dsc_by_ratio", noise_png(1200, 600))],
+    )
+    markdown = report.study_report_markdown("Title", "Profile tiny.", [section], figure_width=300)
+    page = render(markdown)
+    assert "<h1>Title</h1>" in page and "<h2>Statistics (Table 2)</h2>" in page
+    assert "<p>race_black: gap -0.05 (***, p&lt;0.05)</p>" in page
+    assert "<p># not a heading</p>" in page
+    assert "<th>group_a</th>" in page and "<td>***</td>" in page and "<td>0.002</td>" in page
+    assert "<em>fig2_dsc_by_ratio</em>" in page
+    (picture,) = inline_pngs(markdown)
+    assert picture.size == (300, 150)
+
+
+def test_downscaling_keeps_small_figures_and_the_aspect_ratio() -> None:
+    small = Image.open(io.BytesIO(report.downscaled_png(noise_png(200, 100), max_width=640)))
+    assert small.size == (200, 100)
+    wide = Image.open(io.BytesIO(report.downscaled_png(noise_png(1000, 300), max_width=500)))
+    assert wide.size == (500, 150)
+
+
+def test_report_markdown_names_the_figures_past_its_budget() -> None:
+    figures = [(f"fig{i}", noise_png(400, 400, seed=i)) for i in range(3)]
+    section = report.Section("Figures", figures=figures)
+    one_figure = len(report.markdown_figure("fig0", report.downscaled_png(figures[0][1])))
+    markdown = report.study_report_markdown("T", "s", [section], budget=int(one_figure * 1.5))
+    assert len(markdown) <= one_figure * 1.5
+    assert len(inline_pngs(markdown)) == 1 and "](data:image/png;base64," in markdown
+    for name in ("fig1", "fig2"):
+        assert f"*{name}: too large to show here, see the HTML file*" in markdown

@@ -69,6 +69,8 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
         )
         seconds = time.monotonic() - started
         problems = predictions.prediction_problems(test_set, subject_manifest, folder)
+        # The montage shows only cases that have a prediction: a lost file is the check's to report.
+        predicted = [c for c in cases if (folder / f"{c.case_id}.nii.gz").is_file()]
         ensemble = sum(r.ensemble_mean_dice for r in results) / len(results)
         folds = [sum(r.fold_mean_dice[k] for r in results) / len(results) for k in range(n_folds)]
         return dg.MaterializeResult(
@@ -80,7 +82,7 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
                 "fold_mean_dice": dg.MetadataValue.json([round(d, 4) for d in folds]),
                 "path": dg.MetadataValue.path(str(folder)),
                 "montage": dg.MetadataValue.md(
-                    markdown_image(prediction_overlay_png(cases[:6:2], folder), "test cases")
+                    markdown_image(prediction_overlay_png(predicted[:6:2], folder), "test cases")
                 ),
             },
             check_results=[

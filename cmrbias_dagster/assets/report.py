@@ -1,4 +1,5 @@
-"""`study_report`: one self-contained HTML page of the whole study, linked from its metadata."""
+"""`study_report`: one self-contained HTML page of the whole study, and the same report as
+Markdown in its metadata, which the UI shows behind one click ([Show Markdown])."""
 
 import dagster as dg
 import polars as pl
@@ -80,7 +81,8 @@ def study_report(
 ) -> dg.MaterializeResult:
     """The study on one HTML page: the findings (with each gap's dependence on the share and the
     models' convergence), design, profile and seed, Tables 1-3, statistics, fairness, every figure,
-    software versions and the data versions it was built from."""
+    software versions and the data versions it was built from. To read it here, click
+    [Show Markdown] next to `report_markdown` below."""
 
     def figures(*names: str) -> list[tuple[str, bytes]]:
         paths = [(n, study.figure_file(n)) for n in names]
@@ -157,15 +159,18 @@ def study_report(
             ],
         ),
     ]
-    page = report.study_report_html(
-        "Demographic bias in nnU-Net CMR segmentation", f"Profile {study.profile}.", sections
+    title = "Demographic bias in nnU-Net CMR segmentation"
+    page = report.study_report_html(title, f"Profile {study.profile}.", sections)
+    markdown = report.study_report_markdown(
+        title, f"Profile {study.profile}. The full-size figures are in the HTML file.", sections
     )
     path = write_atomically(study.report_file(), page.encode())
     return dg.MaterializeResult(
         metadata={
-            "report": dg.MetadataValue.url(path.as_uri()),
+            "report_markdown": dg.MetadataValue.md(markdown),
+            "findings": dg.MetadataValue.md("\n".join(f"- {escape_markdown(f)}" for f in findings)),
             "path": dg.MetadataValue.path(str(path)),
             "size_kb": round(len(page) / 1024, 1),
-            "findings": dg.MetadataValue.md("\n".join(f"- {escape_markdown(f)}" for f in findings)),
+            "markdown_kb": round(len(markdown) / 1024, 1),
         }
     )
