@@ -5,11 +5,16 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+import yaml
 
 from cmrbias_dagster.assets import analysis, figures, report
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import model_convergence
+from cmrbias_dagster.lib.analysis.result_tables import subject_scores
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
 from tests.conftest import FOLD_ASSETS
+from tests.test_mitigation_comparison import BASELINE, OVERSAMPLED, SEX, planted_metrics
 
 TABLES = [
     "median_dsc_table",
@@ -20,6 +25,7 @@ TABLES = [
     "ratio_comparisons",
     "fairness_table",
     "ratio_dependence_table",
+    "mitigation_comparison",
     "model_convergence",
 ]
 
@@ -90,7 +96,9 @@ def test_figures_are_written_and_shown(analysed) -> None:
 def test_report_is_one_self_contained_page(analysed) -> None:
     metadata = analysed.asset_materializations_for_node("study_report")[0].metadata
     page = Path(metadata["path"].value).read_text()
-    assert metadata["report"].value.startswith("file://")
+    markdown = metadata["report_markdown"].value
+    assert markdown.startswith("# Demographic bias") and "data:image/png;base64," in markdown
+    assert "file://" not in markdown  # browsers do not open file links from the web UI
     for heading in ("Findings", "Median DSC (Table 2)", "Intersectional", "Fairness", "Provenance"):
         assert f"<h2>{heading}" in page
     assert page.count("data:image/png;base64,") >= len(FIGURES)
@@ -109,3 +117,54 @@ def test_report_is_one_self_contained_page(analysed) -> None:
 def test_analysis_without_evaluated_partitions_says_what_to_do() -> None:
     with pytest.raises(dg.Failure, match="no partition has been evaluated yet"):
         analysis.subject_scores(pl.DataFrame({"dice": []}))
+
+
+def materialize_mitigation(tmp_path: Path, variants: dict) -> dg.ExecuteInProcessResult:
+    """mitigation_comparison and mitigation_figure on planted scores of race_black and its
+    oversampled variant, with `variants` added to the study's experiments."""
+    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
+    design["experiments"] |= variants
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(design, sort_keys=False))
+
+    @dg.asset(name="subject_scores", group_name="analysis")
+    def planted_scores() -> pl.DataFrame:
+        return subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED)))
+
+    return dg.materialize(
+        [planted_scores, analysis.mitigation_comparison, figures.mitigation_figure],
+        resources={
+            "study": StudyResource(study_file=str(study_file), work_dir=str(tmp_path)),
+            "io_manager": DuckDBPolarsTables(
+                database=str(tmp_path / "study.duckdb"), schema="cmrbias"
+            ),
+        },
+    )
+
+
+def test_mitigation_comparison_is_exported_shown_and_drawn(tmp_path) -> None:
+    race = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())["experiments"]["race_black"]
+    variant = {**race, "mitigation": "oversampling", "varies": "race_black"}
+    result = materialize_mitigation(tmp_path, {"race_black_oversampled": variant})
+    table = result.output_for_node("mitigation_comparison")
+    assert table.select("experiment", "strategy").unique(maintain_order=True).rows() == [
+        ("race_black", "none"),
+        ("race_black_oversampled", "oversampling"),
+    ]
+    metadata = result.asset_materializations_for_node("mitigation_comparison")[0].metadata
+    assert pl.read_csv(metadata["csv"].value).height == table.height == 10
+    assert metadata["gap_race_black"].value.startswith(
+        r"| ratio | race\_black (none) | race\_black\_oversampled (oversampling) |"
+    )
+    drawn = result.asset_materializations_for_node("mitigation_figure")[0].metadata
+    assert Path(drawn["mitigation_path"].value).read_bytes().startswith(b"\x89PNG")
+
+
+def test_mitigation_comparison_without_variants_is_empty_and_says_why(tmp_path) -> None:
+    result = materialize_mitigation(tmp_path, {})
+    assert result.output_for_node("mitigation_comparison").is_empty()
+    metadata = result.asset_materializations_for_node("mitigation_comparison")[0].metadata
+    assert "no mitigated experiment" in metadata["note"].value
+    assert pl.read_csv(metadata["csv"].value).columns[:3] == ["experiment", "varies", "strategy"]
+    drawn = result.asset_materializations_for_node("mitigation_figure")[0].metadata
+    assert "nothing to draw" in drawn["note"].value

@@ -7,7 +7,7 @@ evaluated so far; rematerialise it after more partitions finish.
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib.analysis import comparisons, ratio_dependence, result_tables
+from cmrbias_dagster.lib.analysis import comparisons, mitigation, ratio_dependence, result_tables
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.resources import StudyResource
 
@@ -131,3 +131,25 @@ def ratio_dependence_table(subject_scores: pl.DataFrame, study: StudyResource) -
     notes = {"fewer_than_two_ratios": ", ".join(untested)} if untested else {}
     overall = table.filter(pl.col("class") == "overall").drop("note")
     return exported(study, table, "ratio_dependence", overall=markdown_table(overall), **notes)
+
+
+@dg.asset(**ANALYSIS)
+def mitigation_comparison(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Each mitigated experiment beside the experiment it varies, per ratio: group medians of the
+    overall DSC, gap, Mann-Whitney U (Holm as in group_comparisons), SD, SER, ES-Dice and the mean
+    DSC, with the gap closed and the DSC change against the baseline (docs/mitigation.md)."""
+    design = study.design()
+    table = mitigation.mitigation_comparison(subject_scores, design)
+    families = [base.name for base, _ in mitigation.mitigation_families(design)]
+    shown = {
+        f"gap_{name}": markdown_table(mitigation.side_by_side(table, name))
+        for name in families
+        if name in table["experiment"]
+    }
+    if not families:
+        shown["note"] = (
+            "the design has no mitigated experiment (one with `mitigation` and `varies`, "
+            "docs/mitigation.md): the table is empty"
+        )
+    summary = table.select(mitigation.SUMMARY)
+    return exported(study, table, "mitigation_comparison", summary=markdown_table(summary), **shown)

@@ -67,6 +67,19 @@ def fairness_figure(fairness_table: pl.DataFrame, study: StudyResource) -> dg.Ma
 
 
 @dg.asset(**FIGURES)
+def mitigation_figure(
+    mitigation_comparison: pl.DataFrame, study: StudyResource
+) -> dg.MaterializeResult:
+    """Each mitigated experiment beside the experiment it varies: gap and skewed error ratio
+    against the training ratio, and mean DSC against the gap (the fairness-accuracy trade-off)."""
+    if mitigation_comparison.is_empty():
+        return dg.MaterializeResult(
+            metadata={"note": "no mitigated experiment evaluated yet: nothing to draw"}
+        )
+    return saved(study, {"mitigation": plots.mitigation_figure(mitigation_comparison)})
+
+
+@dg.asset(**FIGURES)
 def cohort_figure(subject_manifest: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Table 1's distributions: age, height, weight and BMI by race and by sex."""
     return saved(

@@ -7,6 +7,7 @@ from cmrbias_dagster.lib.plots.characteristics import cohort_distributions_figur
 from cmrbias_dagster.lib.plots.clinical import clinical_differences_figure
 from cmrbias_dagster.lib.plots.dsc import dsc_by_class_figure, dsc_by_ratio_figure
 from cmrbias_dagster.lib.plots.fairness import fairness_figure
+from cmrbias_dagster.lib.plots.mitigation import mitigation_figure
 from cmrbias_dagster.lib.plots.panels import figure_png
 from cmrbias_dagster.lib.plots.qualitative import (
     QualitativeCase,
@@ -22,6 +23,7 @@ __all__ = [
     "dsc_by_ratio_figure",
     "fairness_figure",
     "figure_png",
+    "mitigation_figure",
     "pick_best_median_worst",
     "qualitative_figure",
 ]
