@@ -10,7 +10,8 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables, exclusive
+from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
+from cmrbias_dagster.resources.file_lock import exclusive
 
 
 @dg.asset

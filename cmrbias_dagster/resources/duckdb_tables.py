@@ -1,13 +1,14 @@
-"""The DuckDB I/O manager for Polars tables, keeping empty tables as empty tables.
+"""The I/O manager for Polars tables: one DuckDB file that users open and query, where an empty
+table stays an empty table. A partitioned asset's rows are Parquet files, one per partition, with
+a view in that file (`parquet_partitions`); an unpartitioned asset is a table in it.
 
-Runs that share the file take turns: two partitions writing one partitioned table at once make
-DuckDB refuse one of them (a write-write conflict between threads of one process, a file lock
-between processes), so every load and store holds an exclusive lock on `<database>.lock`. And a
-connection is closed even when the load or store fails: left open, it keeps the file locked for
-every other process until this one exits.
+Runs that share the file take turns: two runs writing it at once make DuckDB refuse one of them
+(a write-write conflict between threads of one process, a file lock between processes), so every
+load and store of a table in it holds an exclusive lock on `<database>.lock`. And a connection is
+closed even when the load or store fails: left open, it keeps the file locked for every other
+process until this one exits.
 """
 
-import fcntl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,9 @@ from dagster import InputContext, IOManager, OutputContext
 from dagster_duckdb import DuckDBIOManager
 from dagster_duckdb.io_manager import DbIOManager, DbTypeHandler, DuckDbClient, TableSlice
 from dagster_duckdb_polars import DuckDBPolarsTypeHandler
+
+from cmrbias_dagster.resources.file_lock import exclusive
+from cmrbias_dagster.resources.parquet_partitions import ParquetPartitions, ViewCatalog
 
 
 class PolarsTableHandler(DuckDBPolarsTypeHandler):
@@ -43,22 +47,21 @@ class PolarsTableHandler(DuckDBPolarsTypeHandler):
 
 
 class DuckDBPolarsTables(DuckDBIOManager):
-    """Stores and loads Polars DataFrames as DuckDB tables (one table per asset)."""
+    """Stores and loads Polars DataFrames: one DuckDB table or view per asset, a partitioned
+    asset's rows in one Parquet file per partition under `partitions_folder` (default: the
+    database's name with `_partitions`, next to it)."""
+
+    partitions_folder: str = ""
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
         return False
 
     def create_io_manager(self, context) -> IOManager:
-        tables = DbIOManager(
-            db_client=ClosingDuckDbClient(),
-            database=self.database,
-            schema=self.schema_,
-            type_handlers=self.type_handlers(),
-            default_load_type=self.default_load_type(),
-            io_manager_name="DuckDBIOManager",
-        )
-        return OneAtATime(tables, Path(f"{self.database}.lock"))
+        lock_file = Path(f"{self.database}.lock")
+        folder = Path(self.partitions_folder or partitions_folder_of(Path(self.database)))
+        catalog = ViewCatalog(self.database, self.schema_, folder, lock_file)
+        return ParquetPartitions(duckdb_tables(self.database, self.schema_), catalog)
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -67,6 +70,24 @@ class DuckDBPolarsTables(DuckDBIOManager):
     @staticmethod
     def default_load_type() -> type:
         return pl.DataFrame
+
+
+def partitions_folder_of(database: Path) -> Path:
+    """Where a database's partitioned tables live by default: `cmrbias_quick_partitions/`."""
+    return database.with_name(f"{database.stem}_partitions")
+
+
+def duckdb_tables(database: str, schema: str) -> IOManager:
+    """Every table inside the DuckDB file, one load or store at a time."""
+    tables = DbIOManager(
+        db_client=ClosingDuckDbClient(),
+        database=database,
+        schema=schema,
+        type_handlers=DuckDBPolarsTables.type_handlers(),
+        default_load_type=pl.DataFrame,
+        io_manager_name="DuckDBIOManager",
+    )
+    return OneAtATime(tables, Path(f"{database}.lock"))
 
 
 class ClosingDuckDbClient(DuckDbClient):
@@ -95,13 +116,3 @@ class OneAtATime(IOManager):
     def load_input(self, context: InputContext) -> Any:
         with exclusive(self.lock_file):
             return self.inner.load_input(context)
-
-
-@contextmanager
-def exclusive(lock_file: Path) -> Iterator[None]:
-    """Hold an flock on `lock_file`; each call opens its own descriptor, so threads of one process
-    exclude each other as processes do, and a killed holder's lock is dropped by the kernel."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
