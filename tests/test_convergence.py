@@ -80,7 +80,6 @@ def fold_result(fold: int, dice: list[float], losses: list[float]) -> FoldResult
         validation_dice={},
         checkpoint="checkpoint_final.pth",
         checkpoint_bytes=1,
-        progress_png="progress.png",
         seconds=1.0,
         stamp="s",
         ema_pseudo_dice=dice,
@@ -100,6 +99,7 @@ def test_table_has_a_row_per_stored_fold_and_an_empty_one_keeps_its_columns() ->
 def test_a_result_stored_before_curves_were_recorded_still_loads(tmp_path: Path) -> None:
     stored = asdict(fold_result(0, [], [1.0, 0.5]))
     del stored["ema_pseudo_dice"]
+    stored["progress_png"] = "progress.png"  # a field results stored before 2026-12-01 carry
     (tmp_path / RESULT_FILE).write_text(json.dumps(stored))
     (tmp_path / FINAL_CHECKPOINT).write_bytes(b"")
     result = completed_result(tmp_path, "s")

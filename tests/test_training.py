@@ -53,6 +53,7 @@ def test_each_fold_trains_and_reports(planned_study, trained) -> None:
         folder = fold_folder_of(planned_study, fold)
         kept = sorted(p.name for p in folder.glob("*.pth"))
         assert kept == ["checkpoint_final.pth"]
+        assert not (folder / "progress.png").exists(), "nnU-Net's 3000x5400 curve is not drawn"
         assert metadata["checkpoint"].value == str(folder / "checkpoint_final.pth")
 
 
@@ -102,6 +103,7 @@ def test_unchanged_fold_is_not_retrained(planned_study, trained) -> None:
         0
     ]
     assert again.metadata["retrained"].value is False
+    assert again.metadata["training_curve"].value == first.metadata["training_curve"].value
     assert again.tags["dagster/data_version"] == first.tags["dagster/data_version"]
     assert checkpoint.stat().st_mtime_ns == modified
 

@@ -1,7 +1,6 @@
 """Whether a trained fold has converged, judged from its per-epoch curves, and the table of every
 stored fold's verdict. Reads the stored results only: no torch, no nnunetv2."""
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,7 +9,12 @@ from pathlib import Path
 import polars as pl
 
 from cmrbias_dagster.lib.design.settings import ConvergenceSettings
-from cmrbias_dagster.lib.nnunet.fold_records import FINAL_CHECKPOINT, RESULT_FILE, FoldResult
+from cmrbias_dagster.lib.nnunet.fold_records import (
+    FINAL_CHECKPOINT,
+    RESULT_FILE,
+    FoldResult,
+    read_result,
+)
 
 TABLE_SCHEMA = {
     "experiment": pl.String,
@@ -94,7 +98,7 @@ def stored_fold_result(folder: Path) -> FoldResult | None:
     result_file = folder / RESULT_FILE
     if not (folder / FINAL_CHECKPOINT).is_file() or not result_file.is_file():
         return None
-    return FoldResult(**json.loads(result_file.read_text()))
+    return read_result(result_file)
 
 
 def convergence_table(

@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from cmrbias_dagster.lib.design.settings import TrainingSettings
@@ -34,7 +34,6 @@ class FoldResult:
     validation_dice: dict[str, float]  # nnU-Net's final validation: per class and "mean"
     checkpoint: str
     checkpoint_bytes: int
-    progress_png: str
     seconds: float
     stamp: str
     skipped: bool = False
@@ -71,8 +70,15 @@ def completed_result(folder: Path, stamp: str) -> FoldResult | None:
     result_file = folder / RESULT_FILE
     if not (folder / FINAL_CHECKPOINT).is_file() or not result_file.is_file():
         return None
+    stored = read_result(result_file)
+    return replace(stored, skipped=True) if stored.stamp == stamp else None
+
+
+def read_result(result_file: Path) -> FoldResult:
+    """A stored FoldResult; keys of fields since removed (e.g. `progress_png`) are ignored."""
     stored = json.loads(result_file.read_text())
-    return FoldResult(**{**stored, "skipped": True}) if stored["stamp"] == stamp else None
+    known = {f.name for f in fields(FoldResult)}
+    return FoldResult(**{k: v for k, v in stored.items() if k in known})
 
 
 def prepare_folder(folder: Path, stamp: str) -> bool:
@@ -120,22 +126,17 @@ def adopt_twin(env: NnunetEnvironment, dataset: str, fold: int, twin: Path) -> F
     folder = fold_folder(env, dataset, fold)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    stored = json.loads((twin / RESULT_FILE).read_text())
-    for name in (FINAL_CHECKPOINT, "progress.png"):
-        if (twin / name).is_file():
-            _link_or_copy(twin / name, folder / name)
+    stored = read_result(twin / RESULT_FILE)
+    _link_or_copy(twin / FINAL_CHECKPOINT, folder / FINAL_CHECKPOINT)
     preprocessed = env.preprocessed / dataset
     shutil.copyfile(preprocessed / "nnUNetPlans.json", folder.parent / "plans.json")
     shutil.copyfile(preprocessed / "dataset.json", folder.parent / "dataset.json")
-    (folder / STAMP_FILE).write_text(stored["stamp"])
-    result = FoldResult(
-        **{
-            **stored,
-            "checkpoint": str(folder / FINAL_CHECKPOINT),
-            "progress_png": str(folder / "progress.png"),
-            "trained_by": stored.get("trained_by") or twin.parents[1].name,
-            "skipped": True,
-        }
+    (folder / STAMP_FILE).write_text(stored.stamp)
+    result = replace(
+        stored,
+        checkpoint=str(folder / FINAL_CHECKPOINT),
+        trained_by=stored.trained_by or twin.parents[1].name,
+        skipped=True,
     )
     store_result(folder, result)
     return result
