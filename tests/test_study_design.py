@@ -192,6 +192,20 @@ def test_example_acdc_design_fits_twenty_subjects_per_group() -> None:
     assert all(p.test_size // 2 + p.train_size <= 20 for p in design.profiles)
 
 
+def test_example_mitigation_design_varies_race_black_on_the_main_studys_profiles() -> None:
+    design = load_study_design(STUDY_YAML.parents[1] / "docs" / "study_mitigation.yaml")
+    main = load_study_design(STUDY_YAML)
+    assert design.ratios == (0, 25) and design.seed == main.seed
+    baseline, *variants = design.experiments
+    assert baseline == main.experiment("race_black")
+    strategies = [(v.mitigation.strategy, v.varies) for v in variants]
+    assert strategies == [(s, "race_black") for s in ("oversampling", "reweighting", "group_dro")]
+    # Same profiles as data/study.yaml: `make cohort` writes this design's cohort, and the
+    # quick numbers are comparable with the main study's.
+    for name in ("quick", "paper"):
+        assert design.profile(name) == main.profile(name)
+
+
 @pytest.mark.parametrize(
     ("block", "misspelt"),
     [

@@ -7,6 +7,7 @@ import polars as pl
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import result_tables
 from cmrbias_dagster.lib.analysis.findings import study_findings
+from cmrbias_dagster.lib.analysis.mitigation import SCHEMA
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.resources import StudyResource
 
@@ -19,6 +20,8 @@ FIGURE_ASSETS = (
     "qualitative_figure",
 )
 VERSIONED = ("subject_manifest", "training_split", "segmentation_metrics")
+# Read from their files, not as inputs: a report built before either was materialised omits them.
+MITIGATION_ASSETS = ("mitigation_comparison", "mitigation_figure")
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -65,7 +68,18 @@ def table3_note(study: StudyResource) -> str:
     return f"No held attribute, so no rows: {', '.join(unheld)}." if unheld else ""
 
 
-@dg.asset(group_name="report", kinds={"html"}, deps=list(FIGURE_ASSETS))
+def mitigation_section(study: StudyResource) -> list[report.Section]:
+    """The "Bias mitigation" section from the exported `mitigation_comparison` and its figure;
+    none while that table has no rows of the design's mitigated experiments."""
+    path = study.tables_folder() / "mitigation_comparison.csv"
+    figure = study.figure_file("mitigation")
+    table = pl.read_csv(path, schema=SCHEMA) if path.is_file() else pl.DataFrame(schema=SCHEMA)
+    png = figure.read_bytes() if figure.is_file() else None
+    section = report.mitigation_section(table, study.design(), png)
+    return [] if section is None else [section]
+
+
+@dg.asset(group_name="report", kinds={"html"}, deps=[*FIGURE_ASSETS, *MITIGATION_ASSETS])
 def study_report(
     context: dg.AssetExecutionContext,
     study: StudyResource,
@@ -150,6 +164,7 @@ def study_report(
             figures=figures("fig4_clinical_differences"),
         ),
         report.Section("Fairness", tables=[("", fairness_table)], figures=figures("fairness")),
+        *mitigation_section(study),
         report.Section("Qualitative", figures=figures(*(f"qualitative_{e}" for e in experiments))),
         report.Section(
             "Provenance",

@@ -2,6 +2,7 @@
 partition dimensions, experiment x ratio, so folds are assets rather than a third dimension), each
 with its `converged` check; and `model_convergence`, every stored fold's verdict in one table."""
 
+from collections.abc import Callable
 from functools import partial
 
 import dagster as dg
@@ -9,12 +10,14 @@ import polars as pl
 
 from cmrbias_dagster.executors import gpu_pod_tags
 from cmrbias_dagster.lib.design.settings import ConvergenceSettings
+from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import (
     convergence_table,
     fold_verdict,
     stored_fold_result,
 )
 from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
+from cmrbias_dagster.lib.nnunet.mitigation import case_groups
 from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image
@@ -28,18 +31,39 @@ CLASSES = ("LVBP", "LVM", "RVBP")
 TRAINING_POOL = "nnunet_training"
 
 
+def fold_trainer(experiment: Experiment, training_split: pl.DataFrame) -> Callable[..., FoldResult]:
+    """`train_fold` with the experiment's mitigation and the group of each training case; plain
+    `train_fold` for an unmitigated experiment. Both pickle for the fresh training process."""
+    mitigation = experiment.mitigation
+    if not mitigation.active:
+        return train_fold
+    if mitigation.strategy == "protected_models":
+        raise dg.Failure(
+            f"experiment {experiment.name!r}: mitigation 'protected_models' (one model per group) "
+            "is not wired into training yet; only its routing exists (docs/mitigation.md)",
+            allow_retries=False,
+        )
+    return partial(train_fold, mitigation=mitigation, case_groups=case_groups(training_split))
+
+
 def train_with_device(
-    context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource, fold: int
+    context: dg.AssetExecutionContext,
+    study: StudyResource,
+    training: TrainingResource,
+    fold: int,
+    training_split: pl.DataFrame,
 ) -> tuple[FoldResult, str]:
     """Train a fold in a fresh process, on a leased device slot (the step's log says when it
-    waits for one, and which it got); each epoch's numbers reach the step's log over Pipes."""
-    dataset = study.partition(context.partition_key).dataset
+    waits for one, and which it got), with its experiment's mitigation; each epoch's numbers
+    reach the step's log over Pipes."""
+    partition = study.partition(context.partition_key)
+    train = fold_trainer(study.design().experiment(partition.experiment), training_split)
     settings = study.settings().training
     with training_progress_channel(context) as environment:
         return training.run(
-            partial(train_reporting_epochs, train_fold),
+            partial(train_reporting_epochs, train),
             study.nnunet_environment(),
-            dataset,
+            partition.dataset,
             fold,
             settings,
             log=context.log.info,
@@ -57,6 +81,7 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
         # The partition's dataset whose identical training this fold reuses ("" if its own).
         "trained_by": result.trained_by,
         "precision": result.precision,
+        "mitigation": result.mitigation,
         "final_train_loss": result.train_losses[-1],
         "final_val_loss": result.val_losses[-1],
         "mean_epoch_seconds": round(result.mean_epoch_seconds, 2),
@@ -115,10 +140,13 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         "latest checkpoint after an interruption; skipped when inputs and settings are unchanged.",
     )
     def checkpoint(
-        context: dg.AssetExecutionContext, study: StudyResource, training: TrainingResource
+        context: dg.AssetExecutionContext,
+        study: StudyResource,
+        training: TrainingResource,
+        training_split: pl.DataFrame,
     ) -> dg.MaterializeResult:
         try:
-            result, device = train_with_device(context, study, training, fold)
+            result, device = train_with_device(context, study, training, fold, training_split)
         except dg.DagsterExecutionInterruptedError as interrupt:
             # A cancelled run or Ctrl-C must stop, not be retried; the next materialisation resumes.
             raise dg.Failure(f"fold {fold} interrupted", allow_retries=False) from interrupt

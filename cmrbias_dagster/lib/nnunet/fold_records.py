@@ -42,6 +42,7 @@ class FoldResult:
     # The partition (nnU-Net dataset) whose identical training this fold reuses; "" if its own.
     trained_by: str = ""
     precision: str = "fp32"  # the training step's: fp32, or bf16 on a CPU with native bf16
+    mitigation: str = "none"  # the bias mitigation strategy it trained with (docs/mitigation.md)
 
 
 def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
@@ -49,11 +50,16 @@ def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
     return env.results / dataset / TRAINER_FOLDER / f"fold_{fold}"
 
 
-def training_stamp(env: NnunetEnvironment, dataset: str, settings: TrainingSettings) -> str:
+def training_stamp(
+    env: NnunetEnvironment, dataset: str, settings: TrainingSettings, mitigation: str = ""
+) -> str:
     """Hash of everything a fold's training depends on: the plans (but the dataset's name), the
-    splits, every training case's bytes and the schedule. Same stamp and a final checkpoint ->
-    nothing to retrain, in this partition or in another that drew the same training set."""
+    splits, every training case's bytes, the schedule and the mitigation's stamp (mitigation_stamp,
+    "" for none). Same stamp and a final checkpoint -> nothing to retrain, in this partition or in
+    another that drew the same training set."""
     digest = hashlib.sha256(settings.fingerprint().encode())
+    if mitigation:  # only then: unmitigated trainings keep the stamps they had before mitigation
+        digest.update(mitigation.encode())
     preprocessed = env.preprocessed / dataset
     plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
     plans.pop("dataset_name", None)  # the partition's name: identical trainings share a stamp

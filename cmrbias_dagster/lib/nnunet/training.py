@@ -1,4 +1,5 @@
-"""Training one nnU-Net fold with the stock nnUNetTrainer: fresh, resumed, or skipped when done.
+"""Training one nnU-Net fold with the stock nnUNetTrainer: fresh, resumed, or skipped when done;
+with the experiment's bias mitigation, if it has one (docs/mitigation.md).
 
 Call `train_fold` in a fresh process (lib.isolation): it sets nnU-Net's environment variables and
 imports torch. The trainer is constructed directly, never looked up by name (docs/nnunet_notes.md).
@@ -7,16 +8,17 @@ imports torch. The trainer is constructed directly, never looked up by name (doc
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
-    LATEST_CHECKPOINT,
     FoldResult,
     adopt_twin,
     completed_result,
@@ -27,16 +29,19 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     training_lock,
     training_stamp,
 )
+from cmrbias_dagster.lib.nnunet.mitigation import apply_mitigation, mitigation_stamp
 from cmrbias_dagster.lib.nnunet.trainer_hooks import (
     cpu_has_bf16,
     report_each_epoch,
     scan_thread_pools_once,
     train_in_bf16,
-    use_adamw,
 )
+from cmrbias_dagster.lib.nnunet.trainer_setup import build_trainer
 
 if TYPE_CHECKING:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+NO_MITIGATION = Mitigation()
 
 
 def train_fold(
@@ -46,11 +51,18 @@ def train_fold(
     settings: TrainingSettings,
     device: str,
     on_epoch: EpochListener | None = None,
+    mitigation: Mitigation = NO_MITIGATION,
+    case_groups: Mapping[str, str] | None = None,
 ) -> FoldResult:
     """Train (or resume, or skip) one fold; keep only checkpoint_final.pth at the end. A fold
     whose identical training (same stamp) another partition finished reuses that training.
-    `on_epoch` hears each epoch this call trains (none when the fold is skipped or adopted)."""
-    stamp = training_stamp(env, dataset, settings)
+    `on_epoch` hears each epoch this call trains (none when the fold is skipped or adopted).
+    An active `mitigation` needs `case_groups` (case id -> group) of the fold's training cases;
+    it enters the stamp, so a mitigated fold never reuses an unmitigated training."""
+    groups = dict(case_groups or {})
+    if mitigation.active and not groups:
+        raise ValueError(f"{dataset} fold {fold}: mitigation {mitigation.strategy!r} needs groups")
+    stamp = training_stamp(env, dataset, settings, mitigation_stamp(mitigation, groups))
     with training_lock(env, stamp):
         folder = fold_folder(env, dataset, fold)
         done = completed_result(folder, stamp)
@@ -59,7 +71,7 @@ def train_fold(
         twin = trained_twin(env, dataset, fold, stamp)
         if twin is not None:
             return adopt_twin(env, dataset, fold, twin)
-        return _train(env, dataset, fold, settings, device, stamp, on_epoch)
+        return _train(env, dataset, fold, settings, device, stamp, on_epoch, mitigation, groups)
 
 
 def _train(
@@ -70,6 +82,8 @@ def _train(
     device: str,
     stamp: str,
     on_epoch: EpochListener | None,
+    mitigation: Mitigation,
+    groups: dict[str, str],
 ) -> FoldResult:
     started = time.monotonic()
     folder = fold_folder(env, dataset, fold)
@@ -77,7 +91,9 @@ def _train(
     env.activate()
     if settings.augmentation_workers is not None:
         os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
-    trainer = _build_trainer(env, dataset, fold, settings, device, resume)
+    trainer = build_trainer(env, dataset, fold, settings, device, resume)
+    if mitigation.active:
+        apply_mitigation(trainer, mitigation, groups)
     bf16 = settings.cpu_bf16 and device == "cpu" and cpu_has_bf16()
     if bf16:
         train_in_bf16(trainer)
@@ -89,57 +105,9 @@ def _train(
     validation = _final_validation(trainer, folder) if settings.final_validation else {}
     (folder / "checkpoint_best.pth").unlink(missing_ok=True)
     result = _result(trainer, folder, fold, device, start_epoch, validation, stamp, started)
-    result = replace(result, precision="bf16" if bf16 else "fp32")
+    result = replace(result, precision="bf16" if bf16 else "fp32", mitigation=mitigation.strategy)
     store_result(folder, result)
     return result
-
-
-def _build_trainer(
-    env: NnunetEnvironment,
-    dataset: str,
-    fold: int,
-    settings: TrainingSettings,
-    device: str,
-    resume: bool,
-) -> "nnUNetTrainer":
-    import torch
-    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-
-    preprocessed = env.preprocessed / dataset
-    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
-    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
-    plans["continue_training"] = resume
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
-    trainer = nnUNetTrainer(plans, "2d", fold, dataset_json, torch.device(device))
-    # Set before initialize(): the poly learning-rate schedule is built from num_epochs there.
-    trainer.num_epochs = settings.epochs
-    trainer.num_iterations_per_epoch = settings.iterations_per_epoch
-    trainer.num_val_iterations_per_epoch = settings.val_iterations_per_epoch
-    trainer.save_every = settings.save_every
-    if settings.initial_lr is not None:
-        trainer.initial_lr = settings.initial_lr
-    if settings.optimizer == "adamw":
-        use_adamw(trainer)
-    if resume:
-        trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
-    _skip_discarded_work(trainer)
-    return trainer
-
-
-def _skip_discarded_work(trainer: "nnUNetTrainer") -> None:
-    """nnU-Net saves checkpoint_best.pth whenever the EMA pseudo-Dice improves (nearly every epoch
-    of a short schedule) and redraws progress.png (3000 x 5400 px) every epoch: 1.3-1.7 s a draw on
-    the 2-core CPU, up to 10 s when it is busy. The pipeline uses only the final checkpoint and draws its
-    own small curve from the stored per-epoch lists, so neither is written."""
-    save_checkpoint = trainer.save_checkpoint
-
-    def save_unless_best(filename: str) -> None:
-        if not filename.endswith("checkpoint_best.pth"):
-            save_checkpoint(filename)
-
-    trainer.save_checkpoint = save_unless_best
-    trainer.logger.plot_progress_png = lambda output_folder: None
 
 
 def _final_validation(trainer: "nnUNetTrainer", folder: Path) -> dict[str, float]:

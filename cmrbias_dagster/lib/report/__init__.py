@@ -1,6 +1,6 @@
 """Stage 7, the report: one self-contained HTML page (tables inline, figures embedded), the same
-report as Markdown for the Dagster UI, and the software versions it records. May import
-`analysis` and `outputs`.
+report as Markdown for the Dagster UI, the bias mitigation section, and the software versions it
+records. May import `analysis`, `design` and `outputs`.
 """
 
 from cmrbias_dagster.lib.report.html import (
@@ -15,6 +15,7 @@ from cmrbias_dagster.lib.report.markdown import (
     markdown_figure,
     study_report_markdown,
 )
+from cmrbias_dagster.lib.report.mitigation import mitigation_section
 
 __all__ = [
     "Section",
@@ -22,6 +23,7 @@ __all__ = [
     "html_figure",
     "html_table",
     "markdown_figure",
+    "mitigation_section",
     "software_versions",
     "study_report_html",
     "study_report_markdown",

@@ -1,0 +1,63 @@
+"""Constructing the stock nnUNetTrainer for one fold with the profile's schedule, never looked up
+by name (docs/nnunet_notes.md). Use inside a fresh training process (lib.nnunet.isolation)."""
+
+import json
+from typing import TYPE_CHECKING
+
+from cmrbias_dagster.lib.design.settings import TrainingSettings
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.fold_records import LATEST_CHECKPOINT, fold_folder
+from cmrbias_dagster.lib.nnunet.trainer_hooks import use_adamw
+
+if TYPE_CHECKING:
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+def build_trainer(
+    env: NnunetEnvironment,
+    dataset: str,
+    fold: int,
+    settings: TrainingSettings,
+    device: str,
+    resume: bool,
+) -> "nnUNetTrainer":
+    """The fold's trainer with the settings' schedule and optimizer, loaded from its latest
+    checkpoint when `resume`; it writes neither checkpoint_best.pth nor progress.png."""
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    preprocessed = env.preprocessed / dataset
+    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    dataset_json = json.loads((preprocessed / "dataset.json").read_text())
+    plans["continue_training"] = resume
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    trainer = nnUNetTrainer(plans, "2d", fold, dataset_json, torch.device(device))
+    # Set before initialize(): the poly learning-rate schedule is built from num_epochs there.
+    trainer.num_epochs = settings.epochs
+    trainer.num_iterations_per_epoch = settings.iterations_per_epoch
+    trainer.num_val_iterations_per_epoch = settings.val_iterations_per_epoch
+    trainer.save_every = settings.save_every
+    if settings.initial_lr is not None:
+        trainer.initial_lr = settings.initial_lr
+    if settings.optimizer == "adamw":
+        use_adamw(trainer)
+    if resume:
+        trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
+    _skip_discarded_work(trainer)
+    return trainer
+
+
+def _skip_discarded_work(trainer: "nnUNetTrainer") -> None:
+    """nnU-Net saves checkpoint_best.pth whenever the EMA pseudo-Dice improves (nearly every epoch
+    of a short schedule) and redraws progress.png (3000 x 5400 px) every epoch: 3-10 s a draw on a
+    CPU once the curve has 80 epochs. The pipeline uses only the final checkpoint and draws its
+    own small curve from the stored per-epoch lists, so neither is written."""
+    save_checkpoint = trainer.save_checkpoint
+
+    def save_unless_best(filename: str) -> None:
+        if not filename.endswith("checkpoint_best.pth"):
+            save_checkpoint(filename)
+
+    trainer.save_checkpoint = save_unless_best
+    trainer.logger.plot_progress_png = lambda output_folder: None

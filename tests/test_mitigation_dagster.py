@@ -1,0 +1,159 @@
+"""A mitigated experiment through Dagster: the tiny design plus `race_black_oversampled` (the
+race_black comparison trained with group-balanced oversampling), its fold and the unmitigated
+`race_black` fold at 25 %, which draw the same training subjects.
+
+Partitions follow the study file that CMRBIAS_STUDY_FILE names when the code location loads, so
+the assets are materialised in a fresh interpreter started with that variable, as `make ui` is.
+"""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from cmrbias_dagster.lib.design.mitigation import Mitigation
+from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, training_stamp
+from cmrbias_dagster.lib.nnunet.mitigation import case_groups, mitigation_stamp
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from cmrbias_dagster.resources.study import PROJECT_ROOT
+
+BASELINE, VARIANT = "race_black|25", "race_black_oversampled|25"
+
+MATERIALIZE = """
+import json, sys
+from pathlib import Path
+import dagster as dg
+from cmrbias_dagster.assets import cohort, nnunet, splits
+from cmrbias_dagster.assets.training import fold_checkpoints
+from cmrbias_dagster.resources import build_resources
+
+study_file, root, work = (Path(arg) for arg in sys.argv[1:4])
+assets = [*dg.load_assets_from_modules([cohort, splits, nnunet]), *fold_checkpoints(2)]
+resources = build_resources(
+    profile="tiny", work_dir=work, cohort_root=root, study_file=study_file, device="cpu"
+)
+instance = dg.DagsterInstance.ephemeral()
+runs = [(["subject_manifest", "rejected_subjects"], None)]
+runs += [(["test_set"], experiment) for experiment in ("race_black", "race_black_oversampled")]
+stages = ["training_split", "cv_folds", "nnunet_dataset", "nnunet_plans", "fold_0_checkpoint"]
+runs += [(stages, key) for key in sys.argv[4:]]
+folds = {}
+for selection, key in runs:
+    result = dg.materialize(
+        assets, selection=selection, partition_key=key, resources=resources, instance=instance
+    )
+    if "fold_0_checkpoint" in selection:
+        event = result.asset_materializations_for_node("fold_0_checkpoint")[0]
+        folds[key] = {
+            **{name: value.value for name, value in event.metadata.items()
+               if name in ("mitigation", "retrained", "trained_by")},
+            "data_version": event.tags["dagster/data_version"],
+        }
+print(json.dumps(folds))
+"""
+
+
+@pytest.fixture(scope="module")
+def mitigated(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The design file, the work folder and each partition's fold-0 metadata, the baseline
+    trained first (so that a mitigated fold could only skip training by adopting it)."""
+    tmp = tmp_path_factory.mktemp("mitigated")
+    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
+    design["experiments"]["race_black_oversampled"] = {
+        **design["experiments"]["race_black"],
+        "mitigation": "oversampling",
+        "varies": "race_black",
+    }
+    study_file = tmp / "study.yaml"
+    study_file.write_text(yaml.safe_dump(design, sort_keys=False))
+    run = subprocess.run(
+        [sys.executable, "-c", MATERIALIZE, str(study_file), str(tiny_cohort), str(tmp / "work")]
+        + [BASELINE, VARIANT],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "CMRBIAS_STUDY_FILE": str(study_file)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    study = StudyResource(study_file=str(study_file), profile="tiny", work_dir=str(tmp / "work"))
+    return study, json.loads(run.stdout.splitlines()[-1])
+
+
+def test_the_mitigated_fold_trains_with_its_strategy_not_as_the_baselines_twin(mitigated) -> None:
+    study, folds = mitigated
+    assert folds[BASELINE]["mitigation"] == "none"
+    assert folds[VARIANT]["mitigation"] == "oversampling"
+    assert folds[VARIANT]["retrained"] is True
+    assert folds[VARIANT]["trained_by"] == ""
+    assert folds[VARIANT]["data_version"] != folds[BASELINE]["data_version"]
+    stored = fold_folder(study.nnunet_environment(), study.partition(VARIANT).dataset, 0)
+    assert json.loads((stored / RESULT_FILE).read_text())["mitigation"] == "oversampling"
+
+
+def test_both_draw_the_same_subjects_and_the_stamps_differ_by_the_mitigation(mitigated) -> None:
+    study, folds = mitigated
+    with duckdb.connect(str(Path(study.work_dir) / "cmrbias_tiny.duckdb"), read_only=True) as db:
+        split = db.sql("select * from cmrbias.training_split").pl()
+    baseline = split.filter(experiment="race_black", ratio=25)
+    variant = split.filter(experiment="race_black_oversampled", ratio=25)
+    assert sorted(baseline["subject_id"]) == sorted(variant["subject_id"])
+    env, settings = study.nnunet_environment(), study.settings().training
+    dataset = study.partition(VARIANT).dataset
+    groups = case_groups(variant)
+    assert set(groups.values()) == {"black", "white"}
+    expected = training_stamp(
+        env, dataset, settings, mitigation_stamp(Mitigation("oversampling"), groups)
+    )
+    assert folds[VARIANT]["data_version"] == expected
+    assert training_stamp(env, dataset, settings) == folds[BASELINE]["data_version"]
+
+
+def test_an_unmitigated_folds_stamp_is_the_stamp_it_had_before_mitigation(mitigated) -> None:
+    """The stamp of an unmitigated fold is training_stamp without a mitigation argument, so
+    folds trained before mitigation existed are neither retrained nor orphaned as twins."""
+    study, folds = mitigated
+    env, settings = study.nnunet_environment(), study.settings().training
+    dataset = study.partition(BASELINE).dataset
+    assert folds[BASELINE]["data_version"] == training_stamp(env, dataset, settings)
+    assert training_stamp(env, dataset, settings, "") == training_stamp(env, dataset, settings)
+    assert mitigation_stamp(Mitigation(), {"a": "black"}) == ""
+
+
+def test_protected_models_is_refused_by_name_and_plain_experiments_train_as_before() -> None:
+    import dagster as dg
+    import polars as pl
+
+    from cmrbias_dagster.assets.training import fold_trainer
+    from cmrbias_dagster.lib.nnunet.training import train_fold
+
+    race = load_study_design(DEFAULT_STUDY_FILE).experiment("race_black")
+    split = pl.DataFrame({"subject_id": ["s1", "s2"], "group": ["black", "white"]})
+    assert fold_trainer(race, split) is train_fold
+    protected = replace(
+        race, name="race_black_protected", mitigation=Mitigation("protected_models")
+    )
+    with pytest.raises(dg.Failure, match="'race_black_protected': mitigation 'protected_models'"):
+        fold_trainer(protected, split)
+    dro = fold_trainer(replace(race, mitigation=Mitigation("group_dro", 0.05)), split)
+    assert dro.keywords["mitigation"] == Mitigation("group_dro", 0.05)
+    assert dro.keywords["case_groups"] == case_groups(split)
+    pickle.loads(pickle.dumps(dro))  # it crosses into the fresh training process
+
+
+def test_a_mitigated_training_without_groups_is_refused(tmp_path: Path) -> None:
+    from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+    from cmrbias_dagster.lib.nnunet.training import train_fold
+
+    env = NnunetEnvironment(tmp_path / "raw", tmp_path / "preprocessed", tmp_path / "results")
+    settings = load_study_design(DEFAULT_STUDY_FILE).profile("tiny").training
+    with pytest.raises(ValueError, match="Dataset511_x fold 0: mitigation 'reweighting' needs"):
+        train_fold(env, "Dataset511_x", 0, settings, "cpu", mitigation=Mitigation("reweighting"))
