@@ -27,9 +27,9 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
 )
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess
+from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
-from tests.seeded_training import seeded_train_fold
 
 SETTINGS = ConvergenceSettings()
 PLATEAU = [0.9 - 0.5 * 0.8**epoch for epoch in range(40)]
@@ -171,10 +171,9 @@ def test_a_fold_trained_to_a_plateau_on_a_trivial_toy_set_passes(tmp_path: Path)
         final_validation=False,
         augmentation_workers=0,
         threads=1,
+        seed=2022,
     )
-    result = run_in_fresh_process(
-        seeded_train_fold, 2022, env, "Dataset990_toy", 0, schedule, "cpu"
-    )
+    result = run_in_fresh_process(train_fold, env, "Dataset990_toy", 0, schedule, "cpu")
     quick = load_study_design(DEFAULT_STUDY_FILE).profile("quick").convergence
     verdict = convergence_verdict(result.ema_pseudo_dice, result.train_losses, quick)
     assert len(result.ema_pseudo_dice) == 90 and verdict.final_ema_dice > 0.95

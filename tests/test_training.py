@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,8 @@ import yaml
 from PIL import Image
 
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 
@@ -235,3 +238,19 @@ def test_bf16_steps_and_adamw_train_a_real_fold(planned_study, tmp_path: Path) -
     checkpoint = torch.load(result.checkpoint, weights_only=False)
     group = checkpoint["optimizer_state"]["param_groups"][0]
     assert group["amsgrad"] is True and group["initial_lr"] == 0.003
+
+
+def test_a_seeded_fold_trains_the_same_twice_on_the_cpu(planned_study, tmp_path: Path) -> None:
+    """The fold assets seed training from the design: two trainings of one fold with one seed, in
+    separate results folders, give the same curve and the same weights."""
+    study: StudyResource = planned_study.resources["study"]
+    env, dataset = study.nnunet_environment(), study.partition(PLANNED_PARTITION).dataset
+    settings = replace(study.settings().training, seed=study.design().seed)
+    results = []
+    for copy in ("first", "second"):
+        copy_env = replace(env, results=tmp_path / copy)
+        results.append(run_in_fresh_process(train_fold, copy_env, dataset, 0, settings, "cpu"))
+    first, second = results
+    assert first.stamp == second.stamp and first.train_losses == second.train_losses
+    weights = [torch.load(r.checkpoint, weights_only=False)["network_weights"] for r in results]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

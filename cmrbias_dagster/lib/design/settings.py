@@ -32,6 +32,9 @@ class TrainingSettings:
     # schedule from `initial_lr` (None: nnU-Net's 0.01).
     optimizer: str = "sgd"
     initial_lr: float | None = None
+    # Seeds Python's, NumPy's and torch's generators (plus the fold number) before the trainer is
+    # built; the fold assets set it to the design's seed. None: unseeded.
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "iterations_per_epoch", "val_iterations_per_epoch", "save_every"):
@@ -42,6 +45,7 @@ class TrainingSettings:
                 )
         check_optional_count(self.augmentation_workers, 0, "augmentation_workers", "training")
         check_optional_count(self.threads, 1, "threads", "training")
+        check_optional_count(self.seed, 0, "seed", "training")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"training setting 'optimizer' must be one of {OPTIMIZERS}, got {self.optimizer!r}"

@@ -91,6 +91,8 @@ def _train(
     env.activate()
     if settings.augmentation_workers is not None:
         os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
+    if settings.seed is not None:
+        seed_generators(settings.seed + fold)
     trainer = build_trainer(env, dataset, fold, settings, device, resume)
     if mitigation.active:
         apply_mitigation(trainer, mitigation, groups)
@@ -108,6 +110,20 @@ def _train(
     result = replace(result, precision="bf16" if bf16 else "fp32", mitigation=mitigation.strategy)
     store_result(folder, result)
     return result
+
+
+def seed_generators(seed: int) -> None:
+    """Seed every generator nnU-Net's training draws from: the weights' initialisation, the cases
+    and crops drawn, and the augmentation (in-process or in workers it starts afterwards). On a
+    CPU the same seed then gives the same fold; CUDA kernels may still differ between runs."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def _final_validation(trainer: "nnUNetTrainer", folder: Path) -> dict[str, float]:
