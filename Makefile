@@ -37,7 +37,9 @@ system-packages:
 test: system-packages $(STAMP)
 	$(PY) -m pytest -q
 
+# The fold steps' pool limit follows the training resource's slots (docs/scaling.md).
 ui: $(STAMP)
+	$(PY) -m cmrbias_dagster.training_pool
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT)
 
 lint: $(STAMP)

@@ -8,6 +8,7 @@ import pytest
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.resources import build_resources
 from cmrbias_dagster.study_runner import STUDY_JOBS, run_study
+from cmrbias_dagster.training_pool import TRAINING_POOL
 
 
 def test_runner_executes_each_job_per_partition(tiny_cohort: Path, tmp_path: Path) -> None:
@@ -83,6 +84,8 @@ def test_parallel_runs_materialise_every_partition(environment_study) -> None:
         )
         tested = instance.get_materialized_partitions(dg.AssetKey("test_set"))
         runs = instance.get_runs()
+        pool = instance.event_log_storage.get_concurrency_info(TRAINING_POOL)
+    assert pool.slot_count == environment_study.resources["training"].slots()
     finished = sorted(line.split(" (")[0] for line in lines[2:])
     assert finished == [
         f"[study] experiment_job partition {key}" for key in ("race_asian", "race_black", "sex")

@@ -56,6 +56,12 @@ class TrainingResource(dg.ConfigurableResource):
             raise RuntimeError("device 'cuda' was asked for, but no CUDA GPU is visible")
         return gpus
 
+    def slots(self) -> int:
+        """How many nnU-Net steps may run at once: GPUs x `folds_per_gpu`, or `cpu_slots` without
+        CUDA. The Dagster pool of the fold steps takes this as its limit (training_pool.py)."""
+        gpus = self.cuda_gpus()
+        return len(gpus) * self.folds_per_gpu if gpus else self.cpu_slots
+
     def lock_path(self) -> Path:
         if self.lock_dir:
             return Path(self.lock_dir)
