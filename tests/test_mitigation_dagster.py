@@ -106,7 +106,7 @@ def test_both_draw_the_same_subjects_and_the_stamps_differ_by_the_mitigation(mit
     baseline = split.filter(experiment="race_black", ratio=25)
     variant = split.filter(experiment="race_black_oversampled", ratio=25)
     assert sorted(baseline["subject_id"]) == sorted(variant["subject_id"])
-    env, settings = study.nnunet_environment(), study.settings().training
+    env, settings = study.nnunet_environment(), study.training_settings()
     dataset = study.partition(VARIANT).dataset
     groups = case_groups(variant)
     assert set(groups.values()) == {"black", "white"}
@@ -121,7 +121,7 @@ def test_an_unmitigated_folds_stamp_is_the_stamp_it_had_before_mitigation(mitiga
     """The stamp of an unmitigated fold is training_stamp without a mitigation argument, so
     folds trained before mitigation existed are neither retrained nor orphaned as twins."""
     study, folds = mitigated
-    env, settings = study.nnunet_environment(), study.settings().training
+    env, settings = study.nnunet_environment(), study.training_settings()
     dataset = study.partition(BASELINE).dataset
     assert folds[BASELINE]["data_version"] == training_stamp(env, dataset, settings)
     assert training_stamp(env, dataset, settings, "") == training_stamp(env, dataset, settings)

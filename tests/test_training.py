@@ -154,7 +154,7 @@ from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.resources import StudyResource
 study = StudyResource(study_file=sys.argv[1], profile="tiny", work_dir=sys.argv[2])
-settings = study.settings().training
+settings = study.training_settings()
 train_fold(study.nnunet_environment(), "Dataset511_race_black_25", 1, settings, "cpu")
 """
 
@@ -245,7 +245,7 @@ def test_a_seeded_fold_trains_the_same_twice_on_the_cpu(planned_study, tmp_path:
     separate results folders, give the same curve and the same weights."""
     study: StudyResource = planned_study.resources["study"]
     env, dataset = study.nnunet_environment(), study.partition(PLANNED_PARTITION).dataset
-    settings = replace(study.settings().training, seed=study.design().seed)
+    settings = study.training_settings()
     results = []
     for copy in ("first", "second"):
         copy_env = replace(env, results=tmp_path / copy)

@@ -20,7 +20,7 @@ from cmrbias_dagster.lib.report.markdown import MARKDOWN_BUDGET
 from cmrbias_dagster.resources.study import PROJECT_ROOT
 from tests.browser import CHROMIUM_FLAGS, chromium_page
 from tests.conftest import FOLD_ASSETS
-from tests.webserver import Webserver, start_webserver
+from tests.webserver import Webserver, tiny_study_webserver
 
 pytestmark = pytest.mark.ui
 
@@ -75,19 +75,8 @@ def webserver_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def webserver(tiny_cohort: Path, webserver_home: Path) -> Iterator[Webserver]:
     """The study's code location on the tiny profile, served with an instance of its own."""
-    root = webserver_home.parent
-    env = {
-        "CMRBIAS_PROFILE": "tiny",
-        "CMRBIAS_WORK_DIR": str(root / "work"),
-        "CMRBIAS_COHORT_ROOT": str(tiny_cohort),
-        "DAGSTER_HOME": str(webserver_home),
-    }
-    server = start_webserver("cmrbias_dagster.definitions", env, root / "webserver.log")
-    try:
-        server.wait_until_loaded(timeout_s=120)
+    with tiny_study_webserver(webserver_home.parent, tiny_cohort, webserver_home) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_ui_lists_the_study_and_materializes_a_partition(webserver: Webserver) -> None:

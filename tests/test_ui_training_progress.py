@@ -9,7 +9,7 @@ import pytest
 
 from cmrbias_dagster.resources.study import PROJECT_ROOT
 from tests.conftest import PLANNED_PARTITION
-from tests.webserver import Webserver, start_webserver
+from tests.webserver import Webserver, tiny_study_webserver
 
 pytestmark = pytest.mark.ui
 
@@ -26,8 +26,9 @@ query RunMessages($runId: ID!) {
 def webserver_on_planned_study(
     planned_study, tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Webserver]:
-    """The tiny study's code location over a copy of the planned partition's nnU-Net data (no
-    trained fold), with an instance of its own."""
+    """The tiny study's code location over a copy of the planned partition's nnU-Net data and
+    stored partitions (the fold reads its training split; no fold is trained), with an instance
+    of its own."""
     root = tmp_path_factory.mktemp("progress_webserver")
     home = root / "dagster_home"
     home.mkdir()
@@ -35,18 +36,10 @@ def webserver_on_planned_study(
     for part in ("raw", "preprocessed"):
         nnunet = Path("tiny", "nnunet", part)
         shutil.copytree(planned_study.work / nnunet, root / "work" / nnunet)
-    env = {
-        "CMRBIAS_PROFILE": "tiny",
-        "CMRBIAS_WORK_DIR": str(root / "work"),
-        "CMRBIAS_COHORT_ROOT": str(tiny_cohort),
-        "DAGSTER_HOME": str(home),
-    }
-    server = start_webserver("cmrbias_dagster.definitions", env, root / "webserver.log")
-    try:
-        server.wait_until_loaded(timeout_s=120)
+    partitions = "cmrbias_tiny_partitions"
+    shutil.copytree(planned_study.work / partitions, root / "work" / partitions)
+    with tiny_study_webserver(root, tiny_cohort, home) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_a_training_folds_epochs_stream_into_its_run_log(

@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,3 +338,21 @@ def start_webserver(module: str, env: dict[str, str], log_path: Path) -> Webserv
             start_new_session=True,
         )
     return Webserver(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
+
+
+@contextlib.contextmanager
+def tiny_study_webserver(root: Path, cohort: Path, home: Path) -> Iterator[Webserver]:
+    """The study's code location on the tiny profile (work folder `root/work`, the cohort at
+    `cohort`, DAGSTER_HOME `home`), served until the block ends."""
+    env = {
+        "CMRBIAS_PROFILE": "tiny",
+        "CMRBIAS_WORK_DIR": str(root / "work"),
+        "CMRBIAS_COHORT_ROOT": str(cohort),
+        "DAGSTER_HOME": str(home),
+    }
+    server = start_webserver("cmrbias_dagster.definitions", env, root / "webserver.log")
+    try:
+        server.wait_until_loaded(timeout_s=120)
+        yield server
+    finally:
+        server.stop()

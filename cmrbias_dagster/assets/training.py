@@ -3,7 +3,6 @@ partition dimensions, experiment x ratio, so folds are assets rather than a thir
 with its `converged` check; and `model_convergence`, every stored fold's verdict in one table."""
 
 from collections.abc import Callable
-from dataclasses import replace
 from functools import partial
 
 import dagster as dg
@@ -59,9 +58,7 @@ def train_with_device(
     reach the step's log over Pipes."""
     partition = study.partition(context.partition_key)
     train = fold_trainer(study.design().experiment(partition.experiment), training_split)
-    settings = study.settings().training
-    if settings.seed is None:  # a profile may set its own; else the design's seed
-        settings = replace(settings, seed=study.design().seed)
+    settings = study.training_settings()
     with training_progress_channel(context) as environment:
         return training.run(
             partial(train_reporting_epochs, train),

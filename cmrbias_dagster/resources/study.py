@@ -4,12 +4,13 @@ One owner for these facts: assets ask the study resource where partition P's nnU
 predictions, figures and report are, and decode a partition key once into a `StudyPartition`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
 
 from cmrbias_dagster.lib.design.profile import Profile
+from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.design.study import StudyDesign, StudyDesignError, load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, dataset_name, stable_dataset_id
 
@@ -47,6 +48,11 @@ class StudyResource(dg.ConfigurableResource):
 
     def settings(self) -> Profile:
         return self.design().profile(self.profile)
+
+    def training_settings(self) -> TrainingSettings:
+        """The profile's training block, seeded from the design unless the profile sets a seed."""
+        training = self.settings().training
+        return training if training.seed is not None else replace(training, seed=self.design().seed)
 
     def output_dir(self, *parts: str) -> Path:
         """A folder under the profile's work directory, created on first use."""
