@@ -12,6 +12,7 @@ from cmrbias_dagster.lib.design.fields import check_optional_count, settings_fro
 # How the work is spread over processes and threads, not what is trained: left out of the stamp.
 NOT_FINGERPRINTED = ("augmentation_workers", "threads")
 OPTIMIZERS = ("sgd", "adamw")
+AUGMENTATIONS = ("default", "seg_order0")  # lib.nnunet.augmentation
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class TrainingSettings:
     # schedule from `initial_lr` (None: nnU-Net's 0.01).
     optimizer: str = "sgd"
     initial_lr: float | None = None
+    # nnU-Net's training augmentation, or the same with the segmentation resampled by nearest
+    # neighbour instead of interpolated one-hot masks (nnUNetTrainer_DASegOrd0; cheaper on a CPU).
+    augmentation: str = "default"
     # Seeds Python's, NumPy's and torch's generators (plus the fold number) before the trainer is
     # built; the fold assets set it to the design's seed. None: unseeded.
     seed: int | None = None
@@ -49,6 +53,11 @@ class TrainingSettings:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"training setting 'optimizer' must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(
+                f"training setting 'augmentation' must be one of {AUGMENTATIONS}, "
+                f"got {self.augmentation!r}"
             )
         if self.initial_lr is not None and (
             isinstance(self.initial_lr, bool)
@@ -73,6 +82,8 @@ class TrainingSettings:
         """A hash of the settings that change what is trained (not of how many processes and
         threads do the work)."""
         relevant = {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
+        if self.augmentation == "default":  # trainings from before the setting keep their stamps
+            del relevant["augmentation"]
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -5,6 +5,7 @@ import json
 from typing import TYPE_CHECKING
 
 from cmrbias_dagster.lib.design.settings import TrainingSettings
+from cmrbias_dagster.lib.nnunet.augmentation import resample_segmentation_by_nearest
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.fold_records import LATEST_CHECKPOINT, fold_folder
 from cmrbias_dagster.lib.nnunet.trainer_hooks import use_adamw
@@ -21,8 +22,8 @@ def build_trainer(
     device: str,
     resume: bool,
 ) -> "nnUNetTrainer":
-    """The fold's trainer with the settings' schedule and optimizer, loaded from its latest
-    checkpoint when `resume`; it writes neither checkpoint_best.pth nor progress.png."""
+    """The fold's trainer with the settings' schedule, optimizer and augmentation, loaded from its
+    latest checkpoint when `resume`; it writes neither checkpoint_best.pth nor progress.png."""
     import torch
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -42,6 +43,8 @@ def build_trainer(
         trainer.initial_lr = settings.initial_lr
     if settings.optimizer == "adamw":
         use_adamw(trainer)
+    if settings.augmentation == "seg_order0":
+        resample_segmentation_by_nearest(trainer)
     if resume:
         trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
     _skip_discarded_work(trainer)
