@@ -26,6 +26,7 @@ TABLES = [
     "fairness_table",
     "ratio_dependence_table",
     "mitigation_comparison",
+    "repeat_summary",
     "model_convergence",
 ]
 
@@ -112,6 +113,8 @@ def test_report_is_one_self_contained_page(analysed) -> None:
     assert "needs at least two evaluated ratios" in findings
     for heading in ("Does the gap move with the training share?", "Model convergence"):
         assert f"<h2>{heading}" in page
+    # One draw per experiment (repeats: 1): the repeated-draws section says so.
+    assert "<h2>Repeated draws" in page and "<td>one draw</td>" in page
 
 
 def test_analysis_without_evaluated_partitions_says_what_to_do() -> None:

@@ -7,7 +7,13 @@ evaluated so far; rematerialise it after more partitions finish.
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib.analysis import comparisons, mitigation, ratio_dependence, result_tables
+from cmrbias_dagster.lib.analysis import (
+    comparisons,
+    mitigation,
+    ratio_dependence,
+    repeats,
+    result_tables,
+)
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.resources import StudyResource
 
@@ -153,3 +159,15 @@ def mitigation_comparison(subject_scores: pl.DataFrame, study: StudyResource) ->
         )
     summary = table.select(mitigation.SUMMARY)
     return exported(study, table, "mitigation_comparison", summary=markdown_table(summary), **shown)
+
+
+@dg.asset(**ANALYSIS)
+def repeat_summary(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Repeated draws (`repeats` in the design): per base experiment, ratio and group, the median
+    and spread over repeats of each repeat's median overall DSC, the per-repeat gaps and whether
+    the gap holds across draws (docs/study.md, "Repeated draws")."""
+    design = study.design()
+    table = repeats.repeat_summary(subject_scores, design)
+    shown = table.select(repeats.SUMMARY)
+    draws = f"{design.repeats} draw(s) per experiment"
+    return exported(study, table, "repeat_summary", summary=markdown_table(shown), design=draws)

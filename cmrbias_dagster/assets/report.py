@@ -5,9 +5,8 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.analysis import result_tables
+from cmrbias_dagster.lib.analysis import mitigation, repeats, result_tables
 from cmrbias_dagster.lib.analysis.findings import study_findings
-from cmrbias_dagster.lib.analysis.mitigation import SCHEMA
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.resources import StudyResource
 
@@ -20,8 +19,8 @@ FIGURE_ASSETS = (
     "qualitative_figure",
 )
 VERSIONED = ("subject_manifest", "training_split", "segmentation_metrics")
-# Read from their files, not as inputs: a report built before either was materialised omits them.
-MITIGATION_ASSETS = ("mitigation_comparison", "mitigation_figure")
+# Read from their files, not as inputs: a report built before one was materialised omits it.
+FILE_ASSETS = ("mitigation_comparison", "mitigation_figure", "repeat_summary")
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -62,6 +61,13 @@ def design_table(study: StudyResource) -> pl.DataFrame:
     )
 
 
+def draws_note(study: StudyResource) -> str:
+    """How often each experiment is drawn, when more than once (`repeats` in the design)."""
+    repeats = study.design().repeats
+    note = f" Each experiment drawn {repeats} times (repeat r > 1: <experiment>_r<r>)."
+    return note if repeats > 1 else ""
+
+
 def table3_note(study: StudyResource) -> str:
     """Which experiments Table 3 leaves out because they hold no attribute 50/50."""
     unheld = [e.name for e in study.design().experiments if not e.held_attribute]
@@ -71,15 +77,27 @@ def table3_note(study: StudyResource) -> str:
 def mitigation_section(study: StudyResource) -> list[report.Section]:
     """The "Bias mitigation" section from the exported `mitigation_comparison` and its figure;
     none while that table has no rows of the design's mitigated experiments."""
-    path = study.tables_folder() / "mitigation_comparison.csv"
     figure = study.figure_file("mitigation")
-    table = pl.read_csv(path, schema=SCHEMA) if path.is_file() else pl.DataFrame(schema=SCHEMA)
+    table = exported_table(study, "mitigation_comparison", mitigation.SCHEMA)
     png = figure.read_bytes() if figure.is_file() else None
     section = report.mitigation_section(table, study.design(), png)
     return [] if section is None else [section]
 
 
-@dg.asset(group_name="report", kinds={"html"}, deps=[*FIGURE_ASSETS, *MITIGATION_ASSETS])
+def repeats_section(study: StudyResource) -> list[report.Section]:
+    """The "Repeated draws" section from the exported `repeat_summary`; none before it has rows."""
+    table = exported_table(study, "repeat_summary", repeats.SCHEMA)
+    section = report.repeats_section(table, study.design())
+    return [] if section is None else [section]
+
+
+def exported_table(study: StudyResource, name: str, schema: dict) -> pl.DataFrame:
+    """An analysis table from its CSV under tables/; empty while it has not been exported."""
+    path = study.tables_folder() / f"{name}.csv"
+    return pl.read_csv(path, schema=schema) if path.is_file() else pl.DataFrame(schema=schema)
+
+
+@dg.asset(group_name="report", kinds={"html"}, deps=[*FIGURE_ASSETS, *FILE_ASSETS])
 def study_report(
     context: dg.AssetExecutionContext,
     study: StudyResource,
@@ -114,7 +132,7 @@ def study_report(
         report.Section("Findings", "\n".join(findings)),
         report.Section(
             "Study design",
-            f"Profile {study.profile}, seed {study.design().seed}.",
+            f"Profile {study.profile}, seed {study.design().seed}.{draws_note(study)}",
             tables=[("Experiments", design_table(study))],
         ),
         report.Section(
@@ -165,6 +183,7 @@ def study_report(
         ),
         report.Section("Fairness", tables=[("", fairness_table)], figures=figures("fairness")),
         *mitigation_section(study),
+        *repeats_section(study),
         report.Section("Qualitative", figures=figures(*(f"qualitative_{e}" for e in experiments))),
         report.Section(
             "Provenance",

@@ -84,7 +84,7 @@ def training_split(
         experiment,
         ratio,
         settings.train_size,
-        design.seed,
+        design.draw_seed(experiment.name),  # the design seed; repeat r > 1 draws with its own
     )
     mismatches = split_checks.count_mismatches(drawn, experiment, ratio, settings.train_size)
     shared = split_checks.overlap(drawn, test_set)
@@ -116,13 +116,14 @@ def training_split(
     check_specs=[dg.AssetCheckSpec("folds_grouped_by_subject", asset="cv_folds", blocking=True)],
 )
 def cv_folds(
-    training_split: pl.DataFrame, study: StudyResource
+    context: dg.AssetExecutionContext, training_split: pl.DataFrame, study: StudyResource
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Cross-validation folds grouped by subject (ED and ES together), stratified by group and
     held value (by group alone when nothing is held). The profile's first `trained_folds` are
     trained and ensembled."""
     settings = study.settings()
-    folds = assign_folds(training_split, settings.folds, study.design().seed)
+    experiment = study.partition(context.partition_key).experiment
+    folds = assign_folds(training_split, settings.folds, study.design().draw_seed(experiment))
     problems = split_checks.fold_problems(folds, nnunet_splits(folds))
     per_fold = folds.group_by("fold", "group").len("subjects").sort("fold", "group")
     yield dg.Output(

@@ -49,10 +49,15 @@ class StudyResource(dg.ConfigurableResource):
     def settings(self) -> Profile:
         return self.design().profile(self.profile)
 
-    def training_settings(self) -> TrainingSettings:
-        """The profile's training block, seeded from the design unless the profile sets a seed."""
-        training = self.settings().training
-        return training if training.seed is not None else replace(training, seed=self.design().seed)
+    def training_settings(self, experiment: str | None = None) -> TrainingSettings:
+        """The profile's training block, seeded from the design unless the profile sets a seed;
+        for repeat r > 1 of an experiment (`experiment` named), that seed plus the repeat's step
+        (the design's `draw_seed`)."""
+        training, design = self.settings().training, self.design()
+        seed = design.seed if training.seed is None else training.seed
+        if experiment is not None:
+            seed += design.draw_seed(experiment) - design.seed
+        return replace(training, seed=seed)
 
     def output_dir(self, *parts: str) -> Path:
         """A folder under the profile's work directory, created on first use."""

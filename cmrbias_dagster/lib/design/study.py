@@ -1,4 +1,5 @@
-"""The study design (data/study.yaml): experiments, training ratios and per-profile sizes."""
+"""The study design (data/study.yaml): experiments, training ratios and per-profile sizes, and the
+repeated draws of each experiment (`repeats`) expanded into experiments of their own."""
 
 import functools
 import re
@@ -24,6 +25,9 @@ from .profile import Profile, parse_profile
 # Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
 _EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COMPARISON_KEYS = ("attribute", "groups", "held_attribute", "held_values")
+# Repeat r > 1 of an experiment draws and trains with the design seed + 1000 x (r - 1); training
+# adds the fold (0..9) to its seed, so the repeats' seeds never meet.
+REPEAT_SEED_STEP = 1000
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,14 @@ class Experiment:
     mitigation: Mitigation = Mitigation()
     # The experiment this one is a training variant of (same comparison, same training sets).
     varies: str | None = None
+    # Repeated draws: repeat 1 keeps the file's name, repeat r > 1 is `<base>_r<r>`; `base` is
+    # the file's name (empty here means this experiment's own name).
+    repeat: int = 1
+    base: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.base:
+            object.__setattr__(self, "base", self.name)
 
     @property
     def strata(self) -> tuple[tuple[str, str | None], ...]:
@@ -56,6 +68,8 @@ class StudyDesign:
     ratios: tuple[int, ...]
     experiments: tuple[Experiment, ...]
     profiles: tuple[Profile, ...]
+    # Draws per experiment of the file; `experiments` holds every repeat (repeat_experiments).
+    repeats: int = 1
 
     @property
     def experiment_names(self) -> list[str]:
@@ -72,6 +86,11 @@ class StudyDesign:
             if experiment.name == name:
                 return experiment
         raise StudyDesignError(f"unknown experiment {name!r}; known: {self.experiment_names}")
+
+    def draw_seed(self, name: str) -> int:
+        """The seed of experiment `name`'s training draws, folds and training: the design seed
+        for repeat 1, plus REPEAT_SEED_STEP per further repeat. Test sets keep the design seed."""
+        return self.seed + REPEAT_SEED_STEP * (self.experiment(name).repeat - 1)
 
     def profile(self, name: str) -> Profile:
         """The profile called `name`; StudyDesignError listing the known names otherwise."""
@@ -105,6 +124,7 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
         required_field(top, "experiments", source), f"{source}: field 'experiments'"
     )
     profiles = mapping_field(required_field(top, "profiles", source), f"{source}: field 'profiles'")
+    repeats = repeats_field(top.get("repeats", 1), source)
     if not experiments or not profiles:
         raise StudyDesignError(
             f"{source}: 'experiments' and 'profiles' must each list at least one"
@@ -116,10 +136,48 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
     return StudyDesign(
         seed=seed,
         ratios=ratios,
-        experiments=parsed,
+        experiments=repeat_experiments(parsed, repeats, source),
         profiles=tuple(
             parse_profile(name, raw, ratios, per_group, source) for name, raw in profiles.items()
         ),
+        repeats=repeats,
+    )
+
+
+def repeats_field(raw: Any, source: str) -> int:
+    """The top-level `repeats`: draws per experiment, an integer >= 1."""
+    repeats = integer_field(raw, "repeats", source)
+    if repeats < 1:
+        raise StudyDesignError(f"{source}: field 'repeats' must be at least 1, got {repeats}")
+    return repeats
+
+
+def repeat_experiments(
+    experiments: tuple[Experiment, ...], repeats: int, source: str = "study design"
+) -> tuple[Experiment, ...]:
+    """The file's experiments (repeat 1, unchanged), then repeat 2 of each as `<name>_r2`, ...,
+    up to `repeats`: appended, so raising `repeats` keeps every existing partition and dataset
+    id. A variant's repeat r varies its baseline's repeat r (the same training draws)."""
+    expanded = list(experiments)
+    for repeat in range(2, repeats + 1):
+        expanded += [_repeated(experiment, repeat) for experiment in experiments]
+    names = [experiment.name for experiment in expanded]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise StudyDesignError(
+            f"{source}: field 'repeats' {repeats} names repeats {clashes}, which the file already "
+            "uses for experiments; rename those experiments"
+        )
+    return tuple(expanded)
+
+
+def _repeated(experiment: Experiment, repeat: int) -> Experiment:
+    varies = experiment.varies
+    return replace(
+        experiment,
+        name=f"{experiment.name}_r{repeat}",
+        varies=None if varies is None else f"{varies}_r{repeat}",
+        repeat=repeat,
     )
 
 

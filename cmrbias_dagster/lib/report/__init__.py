@@ -1,6 +1,6 @@
 """Stage 7, the report: one self-contained HTML page (tables inline, figures embedded), the same
-report as Markdown for the Dagster UI, the bias mitigation section, and the software versions it
-records. May import `analysis`, `design` and `outputs`.
+report as Markdown for the Dagster UI, the bias mitigation and repeated draws sections, and the
+software versions it records. May import `analysis`, `design` and `outputs`.
 """
 
 from cmrbias_dagster.lib.report.html import (
@@ -16,6 +16,7 @@ from cmrbias_dagster.lib.report.markdown import (
     study_report_markdown,
 )
 from cmrbias_dagster.lib.report.mitigation import mitigation_section
+from cmrbias_dagster.lib.report.repeats import repeats_section
 
 __all__ = [
     "Section",
@@ -24,6 +25,7 @@ __all__ = [
     "html_table",
     "markdown_figure",
     "mitigation_section",
+    "repeats_section",
     "software_versions",
     "study_report_html",
     "study_report_markdown",

@@ -1,0 +1,31 @@
+"""The report's "Repeated draws" section: whether each group gap holds across training draws."""
+
+import polars as pl
+
+from cmrbias_dagster.lib.analysis.repeats import SUMMARY
+from cmrbias_dagster.lib.design.study import StudyDesign
+from cmrbias_dagster.lib.report.html import Section
+
+TEXT = (
+    "Each experiment drawn {repeats} time(s): the same test set, new training draws and a new "
+    'training seed per repeat (docs/study.md, "Repeated draws"). median_a, median_b: the groups\' '
+    "median over repeats of each repeat's median overall DSC; gaps: each repeat's gap, first group "
+    "minus second. A gap is established when every repeat's Mann-Whitney U (Holm) is significant "
+    "in the same direction and, with three or more repeats, a one-sample t-test of the repeats' "
+    "gaps is too; with one draw the table cannot say whether a gap replicates."
+)
+SPREAD = [f"{stat}_{side}" for side in "ab" for stat in ("min", "max", "sd")]
+
+
+def repeats_section(summary: pl.DataFrame, design: StudyDesign) -> Section | None:
+    """The section from `repeat_summary`, limited to the design's experiments: the reader's
+    columns, then (with repeats) the spread over repeats; None while no row is left."""
+    bases = {experiment.base for experiment in design.experiments}
+    table = summary.filter(pl.col("experiment").is_in(sorted(bases)))
+    if table.is_empty():
+        return None
+    tables = [("Summary", table.select(SUMMARY))]
+    if design.repeats > 1:
+        spread = table.select("experiment", "ratio", *SPREAD, "significant_repeats", "p_gaps")
+        tables.append(("Spread over repeats", spread))
+    return Section("Repeated draws", TEXT.format(repeats=design.repeats), tables=tables)
