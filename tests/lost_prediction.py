@@ -3,7 +3,7 @@ other case's true labels as its prediction. Runs in a fresh process (lib.nnunet.
 lives in a module of its own that imports no Dagster."""
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cmrbias_dagster.lib.design.settings import PredictionSettings
@@ -19,6 +19,7 @@ def predict_all_but_last(
     out_dir: Path,
     settings: PredictionSettings,
     device: str,
+    routes: Mapping[str, Path] | None = None,
 ) -> list[CasePrediction]:
     """Claims a perfect prediction of every case, as if the first file had been lost after
     writing (the first case is also one the asset's montage would show)."""

@@ -128,25 +128,24 @@ def test_an_unmitigated_folds_stamp_is_the_stamp_it_had_before_mitigation(mitiga
     assert mitigation_stamp(Mitigation(), {"a": "black"}) == ""
 
 
-def test_protected_models_is_refused_by_name_and_plain_experiments_train_as_before() -> None:
-    import dagster as dg
+def test_protected_models_train_per_group_and_plain_experiments_train_as_before() -> None:
     import polars as pl
 
     from cmrbias_dagster.assets.training import fold_trainer
-    from cmrbias_dagster.lib.nnunet.training import train_fold
+    from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 
     race = load_study_design(DEFAULT_STUDY_FILE).experiment("race_black")
     split = pl.DataFrame({"subject_id": ["s1", "s2"], "group": ["black", "white"]})
     assert fold_trainer(race, split) is train_fold
-    protected = replace(
-        race, name="race_black_protected", mitigation=Mitigation("protected_models")
-    )
-    with pytest.raises(dg.Failure, match="'race_black_protected': mitigation 'protected_models'"):
-        fold_trainer(protected, split)
+    protected = fold_trainer(replace(race, mitigation=Mitigation("protected_models")), split)
+    assert protected.func is train_group_models
+    assert protected.keywords["case_groups"] == case_groups(split)
     dro = fold_trainer(replace(race, mitigation=Mitigation("group_dro", 0.05)), split)
+    assert dro.func is train_fold
     assert dro.keywords["mitigation"] == Mitigation("group_dro", 0.05)
     assert dro.keywords["case_groups"] == case_groups(split)
-    pickle.loads(pickle.dumps(dro))  # it crosses into the fresh training process
+    for trainer in (protected, dro):
+        pickle.loads(pickle.dumps(trainer))  # it crosses into the fresh training process
 
 
 def test_a_mitigated_training_without_groups_is_refused(tmp_path: Path) -> None:

@@ -105,8 +105,8 @@ def test_the_stamp_changes_with_strategy_settings_and_grouping_only_when_mitigat
     assert mitigation_stamp(dro, dict(reversed(GROUPS.items()))) == mitigation_stamp(dro, GROUPS)
 
 
-def test_protected_models_are_not_a_trainer_change() -> None:
-    with pytest.raises(ValueError, match="one model per group"):
+def test_a_protected_model_trains_on_one_groups_cases() -> None:
+    with pytest.raises(ValueError, match="one group's cases; the mapping holds groups"):
         apply_mitigation(None, Mitigation("protected_models"), GROUPS)  # type: ignore[arg-type]
     apply_mitigation(None, Mitigation(), GROUPS)  # type: ignore[arg-type]  # none: untouched
 

@@ -8,42 +8,31 @@ from functools import partial
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.assets.fold_reports import Trained, fold_materialization, training_summary
 from cmrbias_dagster.executors import gpu_pod_tags
-from cmrbias_dagster.lib.design.settings import ConvergenceSettings
 from cmrbias_dagster.lib.design.study import Experiment
-from cmrbias_dagster.lib.nnunet.convergence import (
-    convergence_table,
-    fold_verdict,
-    stored_fold_result,
-)
-from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
+from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_fold_result
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups
-from cmrbias_dagster.lib.nnunet.training import train_fold
+from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
-from cmrbias_dagster.lib.plots.subjects import markdown_image
-from cmrbias_dagster.lib.plots.training_curve import training_curve_png
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
 from cmrbias_dagster.resources.training_progress import training_progress_channel
 from cmrbias_dagster.training_pipes import train_reporting_epochs
 
-CLASSES = ("LVBP", "LVM", "RVBP")
 TRAINING_POOL = "nnunet_training"
 
 
-def fold_trainer(experiment: Experiment, training_split: pl.DataFrame) -> Callable[..., FoldResult]:
-    """`train_fold` with the experiment's mitigation and the group of each training case; plain
-    `train_fold` for an unmitigated experiment. Both pickle for the fresh training process."""
+def fold_trainer(experiment: Experiment, training_split: pl.DataFrame) -> Callable[..., Trained]:
+    """`train_fold` with the experiment's mitigation and the group of each training case (for
+    protected models, `train_group_models`); plain `train_fold` for an unmitigated experiment.
+    Each pickles for the fresh training process."""
     mitigation = experiment.mitigation
     if not mitigation.active:
         return train_fold
-    if mitigation.strategy == "protected_models":
-        raise dg.Failure(
-            f"experiment {experiment.name!r}: mitigation 'protected_models' (one model per group) "
-            "is not wired into training yet; only its routing exists (docs/mitigation.md)",
-            allow_retries=False,
-        )
-    return partial(train_fold, mitigation=mitigation, case_groups=case_groups(training_split))
+    train = train_group_models if mitigation.strategy == "protected_models" else train_fold
+    return partial(train, mitigation=mitigation, case_groups=case_groups(training_split))
 
 
 def train_with_device(
@@ -52,13 +41,13 @@ def train_with_device(
     training: TrainingResource,
     fold: int,
     training_split: pl.DataFrame,
-) -> tuple[FoldResult, str]:
+) -> tuple[Trained, str]:
     """Train a fold in a fresh process, on a leased device slot (the step's log says when it
     waits for one, and which it got), with its experiment's mitigation; each epoch's numbers
     reach the step's log over Pipes."""
     partition = study.partition(context.partition_key)
     train = fold_trainer(study.design().experiment(partition.experiment), training_split)
-    settings = study.training_settings()
+    settings = study.training_settings(partition.experiment)
     with training_progress_channel(context) as environment:
         return training.run(
             partial(train_reporting_epochs, train),
@@ -69,57 +58,6 @@ def train_with_device(
             log=context.log.info,
             environment=environment,
         )
-
-
-def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
-    """What the UI shows for a trained fold; the curve is drawn from the stored per-epoch lists."""
-    return {
-        "device": device,
-        "epochs_run": result.epochs_run,
-        "resumed_from_epoch": result.start_epoch,
-        "retrained": not result.skipped,
-        # The partition's dataset whose identical training this fold reuses ("" if its own).
-        "trained_by": result.trained_by,
-        "precision": result.precision,
-        "mitigation": result.mitigation,
-        "final_train_loss": result.train_losses[-1],
-        "final_val_loss": result.val_losses[-1],
-        "mean_epoch_seconds": round(result.mean_epoch_seconds, 2),
-        **{
-            f"pseudo_dice_{name}": round(v, 4)
-            for name, v in zip(CLASSES, result.pseudo_dice, strict=False)
-        },
-        **{f"validation_dice_{name}": round(v, 4) for name, v in result.validation_dice.items()},
-        "checkpoint": dg.MetadataValue.path(result.checkpoint),
-        "checkpoint_mb": round(result.checkpoint_bytes / 2**20, 1),
-        "training_curve": dg.MetadataValue.md(
-            markdown_image(
-                training_curve_png(result.train_losses, result.val_losses, result.ema_pseudo_dice),
-                "training curve",
-            )
-        ),
-    }
-
-
-def converged_check(result: FoldResult, settings: ConvergenceSettings) -> dg.AssetCheckResult:
-    """The fold's `converged` check: a warning, never blocking, with the numbers it judged."""
-    verdict = fold_verdict(result, settings)
-    return dg.AssetCheckResult(
-        check_name="converged",
-        passed=verdict.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=verdict.reason,
-        metadata={
-            "dice_gain": verdict.dice_gain,
-            "loss_drop": verdict.loss_drop,
-            "max_dice_gain": settings.max_dice_gain,
-            "max_loss_drop": settings.max_loss_drop,
-            "window_epochs": verdict.window_epochs,
-            "epochs": len(result.train_losses),
-            "final_ema_pseudo_dice": verdict.final_ema_dice,
-            "reason": verdict.reason,
-        },
-    )
 
 
 def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
@@ -146,19 +84,12 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         training_split: pl.DataFrame,
     ) -> dg.MaterializeResult:
         try:
-            result, device = train_with_device(context, study, training, fold, training_split)
+            trained, device = train_with_device(context, study, training, fold, training_split)
         except dg.DagsterExecutionInterruptedError as interrupt:
             # A cancelled run or Ctrl-C must stop, not be retried; the next materialisation resumes.
             raise dg.Failure(f"fold {fold} interrupted", allow_retries=False) from interrupt
-        context.log.info(
-            f"fold {fold}: {'unchanged, not retrained' if result.skipped else 'trained'} "
-            f"from epoch {result.start_epoch} to {result.epochs_run} on {device}"
-        )
-        return dg.MaterializeResult(
-            metadata=fold_metadata(result, device),
-            data_version=dg.DataVersion(result.stamp),
-            check_results=[converged_check(result, study.settings().convergence)],
-        )
+        context.log.info(training_summary(fold, trained, device))
+        return fold_materialization(trained, device, study.settings().convergence)
 
     return checkpoint
 

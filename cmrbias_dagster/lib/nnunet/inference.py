@@ -3,12 +3,14 @@
 nnU-Net's own predictor averages the folds' logits; the paper averages softmax probabilities. Here
 each fold's logits are turned into probabilities in the image's original geometry (nnU-Net's own
 resampling and un-cropping), the probabilities are averaged over folds, and the argmax is taken;
-then only the largest connected component of each class is kept. Call `predict_ensemble` in a
-fresh process (lib.isolation): it sets nnU-Net's environment variables and imports torch.
+then only the largest connected component of each class is kept. With protected models
+(docs/mitigation.md) each case is segmented by the ensemble of its group's models instead. Call
+`predict_ensemble` in a fresh process (lib.isolation): it sets nnU-Net's environment variables
+and imports torch.
 """
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,15 +44,65 @@ def predict_ensemble(
     out_dir: Path,
     settings: PredictionSettings,
     device: str,
+    routes: Mapping[str, Path] | None = None,
 ) -> list[CasePrediction]:
-    """Write `<case_id>.nii.gz` for every case into `out_dir` (replaced as a whole at the end)."""
+    """Write `<case_id>.nii.gz` for every case into `out_dir` (replaced as a whole at the end).
+    `routes`: case id -> the trainer folder whose `folds` segment it (protected models); by
+    default the dataset's own."""
     env.activate()
     import torch
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
+    own = env.results / dataset / TRAINER_FOLDER
+    by_model = models_of_cases(cases, routes, own)
+    staging = staging_folder(out_dir)
+    try:
+        io, results = NibabelIO(), {}
+        for model, routed in by_model.items():
+            predictor = _predictor(model, folds, settings, device)
+            for case in routed:
+                image, properties = io.read_images([str(case.image)])
+                truth, _ = io.read_seg(str(case.label))
+                segmentation, fold_segmentations = _ensemble_case(predictor, image, properties)
+                segmentation = keep_largest_component(segmentation)
+                path = staging / f"{case.case_id}.nii.gz"
+                io.write_seg(segmentation, str(path), properties)
+                results[case.case_id] = CasePrediction(
+                    case.case_id,
+                    str(out_dir / path.name),
+                    [_mean_dice(s, truth[0]) for s in fold_segmentations],
+                    _mean_dice(segmentation, truth[0]),
+                )
+        replace_folder(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [results[case.case_id] for case in cases]
+
+
+def models_of_cases(
+    cases: Sequence[Case], routes: Mapping[str, Path] | None, own: Path
+) -> dict[Path, list[Case]]:
+    """The cases each model segments, in the cases' order: every case by `own` without routes;
+    with routes, each case by its route (a case without one is refused, naming it)."""
+    if not routes:
+        return {own: list(cases)} if cases else {}
+    unrouted = [case.case_id for case in cases if case.case_id not in routes]
+    if unrouted:
+        raise ValueError(f"no model routed for test case(s) {unrouted[:10]}")
+    by_model: dict[Path, list[Case]] = {}
+    for case in cases:
+        by_model.setdefault(routes[case.case_id], []).append(case)
+    return by_model
+
+
+def _predictor(
+    model: Path, folds: Sequence[int], settings: PredictionSettings, device: str
+) -> "nnUNetPredictor":
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
     predictor = nnUNetPredictor(
         tile_step_size=settings.tile_step_size,
         use_mirroring=settings.mirroring,
@@ -58,30 +110,8 @@ def predict_ensemble(
         device=torch.device(device),
         allow_tqdm=False,
     )
-    model = env.results / dataset / TRAINER_FOLDER
     predictor.initialize_from_trained_model_folder(str(model), use_folds=tuple(folds))
-    staging = staging_folder(out_dir)
-    try:
-        io, results = NibabelIO(), []
-        for case in cases:
-            image, properties = io.read_images([str(case.image)])
-            truth, _ = io.read_seg(str(case.label))
-            segmentation, fold_segmentations = _ensemble_case(predictor, image, properties)
-            segmentation = keep_largest_component(segmentation)
-            path = staging / f"{case.case_id}.nii.gz"
-            io.write_seg(segmentation, str(path), properties)
-            results.append(
-                CasePrediction(
-                    case.case_id,
-                    str(out_dir / path.name),
-                    [_mean_dice(s, truth[0]) for s in fold_segmentations],
-                    _mean_dice(segmentation, truth[0]),
-                )
-            )
-        replace_folder(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return results
+    return predictor
 
 
 def _ensemble_case(

@@ -1,5 +1,6 @@
 """Training one nnU-Net fold with the stock nnUNetTrainer: fresh, resumed, or skipped when done;
-with the experiment's bias mitigation, if it has one (docs/mitigation.md).
+with the experiment's bias mitigation, if it has one (docs/mitigation.md), or as protected models:
+one such training per group of the fold.
 
 Call `train_fold` in a fresh process (lib.isolation): it sets nnU-Net's environment variables and
 imports torch. The trainer is constructed directly, never looked up by name (docs/nnunet_notes.md).
@@ -30,6 +31,12 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     training_stamp,
 )
 from cmrbias_dagster.lib.nnunet.mitigation import apply_mitigation, mitigation_stamp
+from cmrbias_dagster.lib.nnunet.mitigation.protected import (
+    cases_of_group,
+    fold_training_groups,
+    group_environment,
+    read_splits,
+)
 from cmrbias_dagster.lib.nnunet.trainer_hooks import (
     cpu_has_bf16,
     report_each_epoch,
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 NO_MITIGATION = Mitigation()
+PROTECTED_MODELS = Mitigation("protected_models")
 
 
 def train_fold(
@@ -72,6 +80,38 @@ def train_fold(
         if twin is not None:
             return adopt_twin(env, dataset, fold, twin)
         return _train(env, dataset, fold, settings, device, stamp, on_epoch, mitigation, groups)
+
+
+def train_group_models(
+    env: NnunetEnvironment,
+    dataset: str,
+    fold: int,
+    settings: TrainingSettings,
+    device: str,
+    on_epoch: EpochListener | None = None,
+    mitigation: Mitigation = PROTECTED_MODELS,
+    case_groups: Mapping[str, str] | None = None,
+) -> dict[str, FoldResult]:
+    """Protected models of one fold: per group with training cases in the fold, `train_fold` on
+    that group's cases only, into the group's results tree (group_environment); by group."""
+    if mitigation.strategy != "protected_models":
+        raise ValueError(f"{dataset} fold {fold}: one model per group is protected models' only")
+    if not case_groups:
+        raise ValueError(f"{dataset} fold {fold}: protected models need case groups")
+    groups = fold_training_groups(read_splits(env, dataset), fold, case_groups)
+    return {
+        group: train_fold(
+            group_environment(env, group),
+            dataset,
+            fold,
+            settings,
+            device,
+            on_epoch,
+            mitigation,
+            cases_of_group(case_groups, group),
+        )
+        for group in groups
+    }
 
 
 def _train(

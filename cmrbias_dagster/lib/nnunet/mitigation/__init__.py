@@ -1,7 +1,8 @@
 """Bias mitigation while training a fold (docs/mitigation.md): group-balanced oversampling, loss
 reweighting and Group DRO as changes to a constructed nnUNetTrainer, each given case id -> group;
-and the routing of test subjects to per-group (protected) models. The pure numbers live in
-`group_weights`, the case -> group mapping and its part of the training stamp in `case_groups`.
+protected models, one training per group (`protected`), and the routing of test subjects to them
+(`routing`). The pure numbers live in `group_weights`, the case -> group mapping and its part of
+the training stamp in `case_groups`.
 """
 
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.nnunet.mitigation.case_groups import case_groups, mitigation_stamp
 from cmrbias_dagster.lib.nnunet.mitigation.group_dro import train_with_group_dro
 from cmrbias_dagster.lib.nnunet.mitigation.hooks import oversample_groups, reweight_losses
+from cmrbias_dagster.lib.nnunet.mitigation.protected import train_on_group
 
 if TYPE_CHECKING:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -22,7 +24,8 @@ def apply_mitigation(
     trainer: "nnUNetTrainer", mitigation: Mitigation, groups: Mapping[str, str]
 ) -> None:
     """Make the constructed trainer train its fold with `mitigation`, given the group of every
-    training case (case_groups); before run_training, in any order with the other hooks."""
+    training case (case_groups; for protected models, the cases of the one group it trains on);
+    before run_training, in any order with the other hooks."""
     if mitigation.strategy == "oversampling":
         oversample_groups(trainer, groups)
     elif mitigation.strategy == "reweighting":
@@ -30,7 +33,4 @@ def apply_mitigation(
     elif mitigation.strategy == "group_dro":
         train_with_group_dro(trainer, groups, mitigation.group_dro_step)
     elif mitigation.strategy == "protected_models":
-        raise ValueError(
-            "mitigation 'protected_models' trains one model per group, each on its group's cases; "
-            "it changes which cases a training sees, not a trainer (docs/mitigation.md)"
-        )
+        train_on_group(trainer, groups)
