@@ -4,7 +4,8 @@ Builds a quick-profile partition (bench/throughput_data.py: 48 subjects, 64x64x8
 quick network and batch) and
   1. times, in one process and one thread, fetching an augmented batch (nnU-Net's default
      augmentation, in-process) and the training step in fp32 (nnU-Net on a CPU, the baseline)
-     and in bf16 autocast with channels-last tensors (`training: {cpu_bf16: true}`);
+     and in bf16 autocast with channels-last tensors (`training: {cpu_bf16: true}`), then with
+     AdamW in torch's for-loop and fused implementations (`optimizer: adamw` uses the fused);
   2. trains fold 0 twice side by side, one core each as `make study` does, through the pipeline's
      path (fresh process, lib.nnunet.training.train_fold): fp32 and bf16, the quick schedule
      (or --epochs/--iterations), with nnU-Net's final validation, and prints s/iteration and
@@ -75,6 +76,11 @@ def step_times(env: NnunetEnvironment, repeats: int) -> dict[str, float]:
         train_in_bf16(trainer)
         trainer.network.to(memory_format=torch.channels_last)
         figures["step bf16 + channels-last"] = milliseconds(trainer.train_step)
+    for name, fused in (("AdamW, for-loop", False), ("AdamW, fused (the pipeline's)", True)):
+        trainer.optimizer = torch.optim.AdamW(
+            trainer.network.parameters(), lr=1e-2, amsgrad=True, fused=fused
+        )
+        figures[f"step, {name}"] = milliseconds(trainer.train_step)
     return figures
 
 
@@ -135,6 +141,8 @@ def main() -> None:
     if "step bf16 + channels-last" in micro:
         ratio = micro["step fp32"] / micro["step bf16 + channels-last"]
         print(f"  step speed-up bf16: {ratio:.2f}x")
+    ratio = micro["step, AdamW, for-loop"] / micro["step, AdamW, fused (the pipeline's)"]
+    print(f"  step speed-up fused AdamW: {ratio:.2f}x")
     print(
         f"fold 0 trained side by side, one core each, {schedule.epochs} x "
         f"{schedule.iterations_per_epoch} iterations:"

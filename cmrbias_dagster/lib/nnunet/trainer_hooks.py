@@ -9,7 +9,8 @@
   hold BLAS at one thread, which scans the loaded libraries again: about 6 ms of a quick batch of
   28 ms. The cases drawn, the crops and the augmentation are nnU-Net's own.
 - AdamW (`optimizer: adamw`): nnU-Net's own nnUNetTrainerAdam optimizer, without looking a trainer
-  class up by name.
+  class up by name, in torch's fused implementation: the same update in one kernel instead of ~10
+  small ops per parameter tensor (the quick network has 68), about 3 ms of a ~50 ms CPU step.
 - Epoch reports: when a listener is given, each finished epoch's numbers go to it (an EpochReport).
 Use inside a fresh training process (lib.nnunet.isolation), which imports torch.
 """
@@ -86,6 +87,7 @@ def use_adamw(trainer: "nnUNetTrainer") -> None:
             lr=trainer.initial_lr,
             weight_decay=trainer.weight_decay,
             amsgrad=True,
+            fused=True,
         )
         return optimizer, PolyLRScheduler(optimizer, trainer.initial_lr, trainer.num_epochs)
 
