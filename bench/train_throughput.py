@@ -8,8 +8,10 @@ nnU-Net's own epoch times, first epoch excluded:
   2. in-pipeline: the fold-checkpoint asset's path (device slot lease -> fresh process ->
      lib.nnunet_training.train_fold), fold 1, same schedule; the ratio 2/1 is the pipeline's cost;
   3. packed: N folds at once through the same path sharing one GPU (folds_per_gpu=N), for each N of
-     --packed and each torch.compile setting of --compile (nnU-Net reads `nnUNet_compile`).
+     --packed, each torch.compile setting of --compile (nnU-Net reads `nnUNet_compile`) and each
+     augmentation of --augmentation (`default`, nnU-Net's; `seg_order0`, lib.nnunet.augmentation).
 Any CUDA machine:  python -m bench.train_throughput [--packed 1-8] [--compile off,on]
+                   [--augmentation default,seg_order0]
 CPU smoke check:   python -m bench.train_throughput --device cpu   (tiny profile; not the GPU goal)
 A bare GPU machine with wheels carried along: bench/device/run_throughput.sh.
 """
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from bench.throughput_data import DATASET, build_partition
@@ -40,9 +43,11 @@ from cmrbias_dagster.lib.nnunet.training import train_fold
 # On 2 CPU cores nnU-Net's default worker processes swamp the training: augment in-process there.
 PRESETS = {
     "cuda": dict(profile="paper", per_group=44, epochs=5, iterations=250, val_iterations=50,
-                 packed="1-8", packed_epochs=3, compile="off,on", workers=None, packed_workers=3),
+                 packed="1-8", packed_epochs=3, compile="off,on", augmentation="default,seg_order0",
+                 workers=None, packed_workers=3),
     "cpu": dict(profile="tiny", per_group=4, epochs=4, iterations=20, val_iterations=2,
-                packed="1,2", packed_epochs=4, compile="off", workers=0, packed_workers=0),
+                packed="1,2", packed_epochs=4, compile="off", augmentation="default", workers=0,
+                packed_workers=0),
 }  # fmt: skip
 RAW_TRAINING = """
 import json, sys, torch
@@ -123,6 +128,7 @@ def arguments() -> argparse.Namespace:
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--packed", help="fold counts per device: '1-8' or '1,5,8'")
     parser.add_argument("--compile", help="torch.compile settings to sweep: 'off,on'")
+    parser.add_argument("--augmentation", help="augmentations to sweep: 'default,seg_order0'")
     parser.add_argument("--skip-single", action="store_true", help="only the packed sweep")
     parser.add_argument("--budget-s", type=float, help="start no packed run after this many s")
     parser.add_argument("--threads", type=int, default=8, help="for data and planning")
@@ -173,17 +179,25 @@ def main() -> None:
         augmentation_workers=args.packed_workers,
     )
     sweep = figures.setdefault("packed", [])
-    # Each count with every compile setting before the next count: a budget keeps pairs.
+    # Each count with every compile setting and augmentation before the next count: a budget
+    # keeps the pairs.
+    variants = [
+        (compiled, augmentation)
+        for compiled in args.compile.split(",")
+        for augmentation in args.augmentation.split(",")
+    ]
     for count in folds:
-        for compile_setting in args.compile.split(","):
+        for compile_setting, augmentation in variants:
             if args.budget_s and time.monotonic() - started > args.budget_s:
                 figures["stopped_by_budget"] = True
                 break
             os.environ["nnUNet_compile"] = "true" if compile_setting == "on" else "false"
-            rates = packed(env, settings, lock, count, args.device)
+            variant = replace(settings, augmentation=augmentation)
+            rates = packed(env, variant, lock, count, args.device)
             sweep.append(
                 {
                     "compile": compile_setting,
+                    "augmentation": augmentation,
                     "folds": count,
                     "per_process_it_s": rates,
                     "aggregate_it_s": sum(rates),
