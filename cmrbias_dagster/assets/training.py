@@ -8,8 +8,8 @@ from functools import partial
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.assets.fold_reports import Trained, fold_materialization, training_summary
 from cmrbias_dagster.executors import gpu_pod_tags
+from cmrbias_dagster.fold_reports import Trained, fold_materialization, training_summary
 from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_fold_result
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
