@@ -80,6 +80,18 @@ def mitigation_figure(
 
 
 @dg.asset(**FIGURES)
+def repeat_figure(repeat_summary: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
+    """Repeated draws: per base experiment, each group's median DSC over the repeats against the
+    training ratio, the min-max over repeats as error bars and each ratio's verdict."""
+    if repeat_summary.is_empty():
+        return dg.MaterializeResult(
+            metadata={"note": "no experiment evaluated yet: nothing to draw"}
+        )
+    figure = plots.repeat_figure(repeat_summary, study.design().repeats)
+    return saved(study, {"repeats": figure})
+
+
+@dg.asset(**FIGURES)
 def cohort_figure(subject_manifest: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Table 1's distributions: age, height, weight and BMI by race and by sex."""
     return saved(

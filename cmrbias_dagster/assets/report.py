@@ -20,7 +20,7 @@ FIGURE_ASSETS = (
 )
 VERSIONED = ("subject_manifest", "training_split", "segmentation_metrics")
 # Read from their files, not as inputs: a report built before one was materialised omits it.
-FILE_ASSETS = ("mitigation_comparison", "mitigation_figure", "repeat_summary")
+FILE_ASSETS = ("mitigation_comparison", "mitigation_figure", "repeat_summary", "repeat_figure")
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -85,9 +85,12 @@ def mitigation_section(study: StudyResource) -> list[report.Section]:
 
 
 def repeats_section(study: StudyResource) -> list[report.Section]:
-    """The "Repeated draws" section from the exported `repeat_summary`; none before it has rows."""
+    """The "Repeated draws" section from the exported `repeat_summary` and its figure; none
+    before that table has rows."""
+    figure = study.figure_file("repeats")
     table = exported_table(study, "repeat_summary", repeats.SCHEMA)
-    section = report.repeats_section(table, study.design())
+    png = figure.read_bytes() if figure.is_file() else None
+    section = report.repeats_section(table, study.design(), png)
     return [] if section is None else [section]
 
 
@@ -111,10 +114,10 @@ def study_report(
     ratio_dependence_table: pl.DataFrame,
     model_convergence: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """The study on one HTML page: the findings (with each gap's dependence on the share and the
-    models' convergence), design, profile and seed, Tables 1-3, statistics, fairness, every figure,
-    software versions and the data versions it was built from. To read it here, click
-    [Show Markdown] next to `report_markdown` below."""
+    """The study on one HTML page: the findings (with each gap's dependence on the share, the
+    models' convergence and whether it holds across repeated draws), design, profile and seed,
+    Tables 1-3, statistics, fairness, every figure, software versions and the data versions it
+    was built from. To read it here, click [Show Markdown] next to `report_markdown` below."""
 
     def figures(*names: str) -> list[tuple[str, bytes]]:
         paths = [(n, study.figure_file(n)) for n in names]
@@ -127,6 +130,7 @@ def study_report(
         study.design(),
         ratio_dependence=ratio_dependence_table,
         convergence=model_convergence,
+        repeat_summary=exported_table(study, "repeat_summary", repeats.SCHEMA),
     )
     sections = [
         report.Section("Findings", "\n".join(findings)),

@@ -14,6 +14,7 @@ from cmrbias_dagster.lib.plots.qualitative import (
     pick_best_median_worst,
     qualitative_figure,
 )
+from cmrbias_dagster.lib.plots.repeats import repeat_figure
 
 __all__ = [
     "QualitativeCase",
@@ -26,4 +27,5 @@ __all__ = [
     "mitigation_figure",
     "pick_best_median_worst",
     "qualitative_figure",
+    "repeat_figure",
 ]

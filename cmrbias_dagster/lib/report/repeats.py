@@ -17,9 +17,12 @@ TEXT = (
 SPREAD = [f"{stat}_{side}" for side in "ab" for stat in ("min", "max", "sd")]
 
 
-def repeats_section(summary: pl.DataFrame, design: StudyDesign) -> Section | None:
+def repeats_section(
+    summary: pl.DataFrame, design: StudyDesign, figure: bytes | None = None
+) -> Section | None:
     """The section from `repeat_summary`, limited to the design's experiments: the reader's
-    columns, then (with repeats) the spread over repeats; None while no row is left."""
+    columns, then (with repeats) the spread over repeats, and `repeat_figure`'s PNG if given;
+    None while no row is left."""
     bases = {experiment.base for experiment in design.experiments}
     table = summary.filter(pl.col("experiment").is_in(sorted(bases)))
     if table.is_empty():
@@ -28,4 +31,9 @@ def repeats_section(summary: pl.DataFrame, design: StudyDesign) -> Section | Non
     if design.repeats > 1:
         spread = table.select("experiment", "ratio", *SPREAD, "significant_repeats", "p_gaps")
         tables.append(("Spread over repeats", spread))
-    return Section("Repeated draws", TEXT.format(repeats=design.repeats), tables=tables)
+    return Section(
+        "Repeated draws",
+        TEXT.format(repeats=design.repeats),
+        tables=tables,
+        figures=[("repeats", figure)] if figure is not None else [],
+    )
