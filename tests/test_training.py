@@ -219,7 +219,8 @@ def test_a_partition_that_drew_the_same_training_set_reuses_the_training(planned
 
 def test_bf16_steps_and_adamw_train_a_real_fold(planned_study, tmp_path: Path) -> None:
     """`cpu_bf16` trains in bf16 where the CPU has it (fp32 elsewhere), `optimizer: adamw` with
-    `initial_lr` builds nnU-Net's AdamW (amsgrad) at that rate; the fold trains and stores both."""
+    `initial_lr` builds nnU-Net's AdamW (amsgrad) at that rate in torch's fused implementation;
+    the fold trains and stores both."""
     from dataclasses import replace
 
     from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
@@ -239,7 +240,7 @@ def test_bf16_steps_and_adamw_train_a_real_fold(planned_study, tmp_path: Path) -
     assert len(result.train_losses) == settings.epochs
     checkpoint = torch.load(result.checkpoint, weights_only=False)
     group = checkpoint["optimizer_state"]["param_groups"][0]
-    assert group["amsgrad"] is True and group["initial_lr"] == 0.003
+    assert group["amsgrad"] is True and group["initial_lr"] == 0.003 and group["fused"] is True
 
 
 def test_a_seeded_fold_trains_the_same_twice_on_the_cpu(planned_study, tmp_path: Path) -> None:
