@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.throughput_data import DATASET, build_partition
+from bench.augmentation_paths import loader as seeded_loader
+from bench.throughput_data import build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.trainer_setup import build_trainer
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 
 BATCHES = 100
@@ -38,12 +38,7 @@ def partition(tmp_path_factory: pytest.TempPathFactory):
 
 def loader(env: NnunetEnvironment, augmentation: str, seed: int):
     """The training loader (in-process) of fold 0's trainer, built as the pipeline builds it."""
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    settings = TrainingSettings(augmentation=augmentation)
-    trainer = build_trainer(env, DATASET, 0, settings, "cpu", resume=False)
-    trainer.initialize()
-    return trainer.get_dataloaders()[0]
+    return seeded_loader(env, augmentation, seed)[0]
 
 
 def draw(env: NnunetEnvironment, augmentation: str, seed: int) -> list[dict]:
