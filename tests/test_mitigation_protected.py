@@ -32,6 +32,7 @@ from cmrbias_dagster.lib.nnunet.mitigation.protected import (
     group_environment,
     group_models_stamp,
     read_splits,
+    stored_models,
     train_on_group,
 )
 from cmrbias_dagster.lib.nnunet.mitigation.routing import (
@@ -164,6 +165,17 @@ def test_a_protected_fold_trains_one_model_per_group_on_its_cases(tiny, protecte
         stamps[group] = result.stamp
     assert stamps["black"] != stamps["white"]
     assert protected_fold.tags["dagster/data_version"] == group_models_stamp(stamps)
+
+
+def test_the_convergence_records_count_each_groups_model(tiny, protected_fold) -> None:
+    """`model_convergence` reads the stored models of a partition: with the experiment's groups,
+    each protected model; without, only the partition's own (none here)."""
+    models = stored_models(tiny.env, DATASET, [0], ("black", "white"))
+    assert sorted(result.stamp for result in models) == sorted(
+        read_result(fold_folder(group_environment(tiny.env, g), DATASET, 0) / RESULT_FILE).stamp
+        for g in ("black", "white")
+    )
+    assert stored_models(tiny.env, DATASET, [0]) == []
 
 
 def test_each_test_subject_is_segmented_by_its_groups_model(

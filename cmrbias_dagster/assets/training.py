@@ -11,13 +11,14 @@ import polars as pl
 from cmrbias_dagster.executors import gpu_pod_tags
 from cmrbias_dagster.fold_reports import Trained, fold_materialization, training_summary
 from cmrbias_dagster.lib.design.study import Experiment
-from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_fold_result
-from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.convergence import convergence_table
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups
+from cmrbias_dagster.lib.nnunet.mitigation.protected import stored_models
 from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
+from cmrbias_dagster.resources.study import StudyPartition
 from cmrbias_dagster.resources.training_progress import training_progress_channel
 from cmrbias_dagster.training_pipes import train_reporting_epochs
 
@@ -99,6 +100,13 @@ def fold_checkpoints(n_folds: int) -> list[dg.AssetsDefinition]:
     return [fold_checkpoint(fold) for fold in range(n_folds)]
 
 
+def protected_groups(study: StudyResource, partition: StudyPartition) -> tuple[str, ...]:
+    """The groups whose protected models the partition trains; none unless its experiment's
+    mitigation is `protected_models`."""
+    experiment = study.design().experiment(partition.experiment)
+    return experiment.groups if experiment.mitigation.strategy == "protected_models" else ()
+
+
 def model_convergence(n_folds: int) -> dg.AssetsDefinition:
     """The asset `model_convergence`: the `converged` verdict of every trained fold on disk."""
 
@@ -120,8 +128,9 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
         stored = [
             (partition.experiment, partition.ratio, result)
             for partition in partitions
-            for fold in range(n_folds)
-            if (result := stored_fold_result(fold_folder(env, partition.dataset, fold)))
+            for result in stored_models(
+                env, partition.dataset, range(n_folds), protected_groups(study, partition)
+            )
         ]
         table = convergence_table(stored, study.settings().convergence)
         paths = export_table(table, study.tables_folder(), "model_convergence")
