@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from cmrbias_dagster.assets.evaluation import protected_routing, routing_metadata
+from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
@@ -168,14 +169,16 @@ def test_a_protected_fold_trains_one_model_per_group_on_its_cases(tiny, protecte
 
 
 def test_the_convergence_records_count_each_groups_model(tiny, protected_fold) -> None:
-    """`model_convergence` reads the stored models of a partition: with the experiment's groups,
-    each protected model; without, only the partition's own (none here)."""
+    """`model_convergence` reads the stored models of a partition: its own (whatever other tests
+    trained there), then, given the experiment's groups, each group's protected model."""
+    own = stored_models(tiny.env, DATASET, [0])
+    assert own == [r for r in [stored_fold_result(fold_folder(tiny.env, DATASET, 0))] if r]
     models = stored_models(tiny.env, DATASET, [0], ("black", "white"))
-    assert sorted(result.stamp for result in models) == sorted(
+    assert models[: len(own)] == own
+    assert [result.stamp for result in models[len(own) :]] == [
         read_result(fold_folder(group_environment(tiny.env, g), DATASET, 0) / RESULT_FILE).stamp
         for g in ("black", "white")
-    )
-    assert stored_models(tiny.env, DATASET, [0]) == []
+    ]
 
 
 def test_each_test_subject_is_segmented_by_its_groups_model(
