@@ -1,5 +1,6 @@
 """What a fold asset reports once trained: its metadata, data version and `converged` check, for
-one model or for a protected-models fold's models, one per group (docs/mitigation.md)."""
+one model or for a fold's several: a protected-models fold's, one per group, or a cropping
+cascade's two stages (docs/mitigation.md)."""
 
 import dagster as dg
 
@@ -11,7 +12,8 @@ from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.lib.plots.training_curve import training_curve_png
 
 CLASSES = ("LVBP", "LVM", "RVBP")
-# What a fold asset trains: one model, or with protected models one per group (by group).
+# What a fold asset trains: one model, or several by name (protected models: by group; cropping:
+# by stage).
 Trained = FoldResult | dict[str, FoldResult]
 
 
@@ -45,13 +47,16 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
     }
 
 
-def group_models_metadata(results: dict[str, FoldResult], device: str) -> dict[str, object]:
-    """A protected-models fold's metadata: the groups it trained a model for, then each group's
-    model as `fold_metadata` shows a fold, its keys prefixed with the group."""
+def models_metadata(results: dict[str, FoldResult], device: str) -> dict[str, object]:
+    """A several-model fold's metadata: its strategy, its models' names (`group_models` for
+    protected models, `stages` for a cropping cascade), then each model as `fold_metadata` shows
+    a fold, its keys prefixed with the model's name."""
+    strategy = next((r.mitigation for r in results.values() if r.mitigation != "none"), "none")
+    names = "group_models" if strategy == "protected_models" else "stages"
     return {
         "device": device,
-        "mitigation": "protected_models",
-        "group_models": dg.MetadataValue.json(sorted(results)),
+        "mitigation": strategy,
+        names: dg.MetadataValue.json(list(results)),
         "retrained": any(not result.skipped for result in results.values()),
         **{
             f"{group}_{key}": value
@@ -83,10 +88,10 @@ def converged_check(result: FoldResult, settings: ConvergenceSettings) -> dg.Ass
     )
 
 
-def group_models_converged(
+def models_converged(
     results: dict[str, FoldResult], settings: ConvergenceSettings
 ) -> dg.AssetCheckResult:
-    """The `converged` check of a protected-models fold: passed when every group's model is."""
+    """The `converged` check of a several-model fold: passed when every one of its models is."""
     checks = {group: converged_check(result, settings) for group, result in results.items()}
     return dg.AssetCheckResult(
         check_name="converged",
@@ -104,25 +109,25 @@ def group_models_converged(
 def fold_materialization(
     trained: Trained, device: str, settings: ConvergenceSettings
 ) -> dg.MaterializeResult:
-    """The fold asset's result: its model's metadata, stamp and `converged` check (each group's,
-    for protected models)."""
+    """The fold asset's result: its model's metadata, stamp and `converged` check (each model's,
+    for a fold of several)."""
     if isinstance(trained, FoldResult):
         metadata, stamp = fold_metadata(trained, device), trained.stamp
         check = converged_check(trained, settings)
     else:
-        metadata = group_models_metadata(trained, device)
+        metadata = models_metadata(trained, device)
         stamp = group_models_stamp({group: result.stamp for group, result in trained.items()})
-        check = group_models_converged(trained, settings)
+        check = models_converged(trained, settings)
     return dg.MaterializeResult(
         metadata=metadata, data_version=dg.DataVersion(stamp), check_results=[check]
     )
 
 
 def training_summary(fold: int, trained: Trained, device: str) -> str:
-    """The step's log line once a fold (or each of its group models) is trained or skipped."""
+    """The step's log line once a fold (or each of its models, by name) is trained or skipped."""
     models = trained.items() if isinstance(trained, dict) else [("", trained)]
     return "; ".join(
-        f"fold {fold}{f' (group {group})' if group else ''}: "
+        f"fold {fold}{f' ({group} model)' if group else ''}: "
         f"{'unchanged, not retrained' if result.skipped else 'trained'} "
         f"from epoch {result.start_epoch} to {result.epochs_run} on {device}"
         for group, result in models

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cmrbias_dagster.assets.evaluation import protected_routing, routing_metadata
+from cmrbias_dagster.ensemble_routes import protected_routing, routing_metadata
 from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import (
@@ -26,14 +26,13 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
 )
 from cmrbias_dagster.lib.nnunet.inference import models_of_cases, predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet.mitigation import case_groups
+from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments, stored_models
 from cmrbias_dagster.lib.nnunet.mitigation.protected import (
     cases_of_group,
     fold_training_groups,
     group_environment,
     group_models_stamp,
     read_splits,
-    stored_models,
     train_on_group,
 )
 from cmrbias_dagster.lib.nnunet.mitigation.routing import (
@@ -41,6 +40,7 @@ from cmrbias_dagster.lib.nnunet.mitigation.routing import (
     route_test_subjects,
     trained_group_models,
 )
+from cmrbias_dagster.lib.nnunet.training import PROTECTED_MODELS
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 
@@ -171,9 +171,10 @@ def test_a_protected_fold_trains_one_model_per_group_on_its_cases(tiny, protecte
 def test_the_convergence_records_count_each_groups_model(tiny, protected_fold) -> None:
     """`model_convergence` reads the stored models of a partition: its own (whatever other tests
     trained there), then, given the experiment's groups, each group's protected model."""
-    own = stored_models(tiny.env, DATASET, [0])
+    own = stored_models([tiny.env], DATASET, [0])
     assert own == [r for r in [stored_fold_result(fold_folder(tiny.env, DATASET, 0))] if r]
-    models = stored_models(tiny.env, DATASET, [0], ("black", "white"))
+    trees = model_environments(tiny.env, PROTECTED_MODELS, ("black", "white"))
+    models = stored_models(trees, DATASET, [0])
     assert models[: len(own)] == own
     assert [result.stamp for result in models[len(own) :]] == [
         read_result(fold_folder(group_environment(tiny.env, g), DATASET, 0) / RESULT_FILE).stamp

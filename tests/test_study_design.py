@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import PlanEdits
 from cmrbias_dagster.lib.design.study import (
     StudyDesignError,
@@ -199,7 +200,7 @@ def test_example_mitigation_design_varies_race_black_on_the_main_studys_profiles
     baseline, *variants = design.experiments
     assert baseline == main.experiment("race_black")
     strategies = [(v.mitigation.strategy, v.varies) for v in variants]
-    expected = ("oversampling", "reweighting", "group_dro", "protected_models")
+    expected = ("oversampling", "reweighting", "group_dro", "protected_models", "cropping")
     assert strategies == [(s, "race_black") for s in expected]
     # Same profiles as data/study.yaml: `make cohort` writes this design's cohort, and the
     # quick numbers are comparable with the main study's.
@@ -273,13 +274,17 @@ def _with_variant(**variant: object) -> dict:
         ({"mitigation": "group_dro", "group_dro_step": 0.05, "varies": "sex"}, "group_dro", 0.05),
         ({"mitigation": {"strategy": "group_dro", "group_dro_step": 1}}, "group_dro", 1),
         ({"mitigation": {"strategy": "protected_models"}}, "protected_models", 0.01),
+        ({"mitigation": "cropping"}, "cropping", 10.0),
+        ({"mitigation": "cropping", "crop_margin_mm": 4}, "cropping", 4),
+        ({"mitigation": {"strategy": "cropping", "crop_margin_mm": 0}}, "cropping", 0),
     ],
 )
 def test_a_training_variant_parses(variant: dict, strategy: str, step: float) -> None:
     design = parse_study_design(_with_variant(**variant))
     experiment = design.experiment("sex_variant")
     mitigation = experiment.mitigation
-    assert (mitigation.strategy, mitigation.group_dro_step) == (strategy, step)
+    setting = mitigation.crop_margin_mm if strategy == "cropping" else mitigation.group_dro_step
+    assert (mitigation.strategy, setting) == (strategy, step)
     assert experiment.varies == variant.get("varies")
     assert design.experiment("sex").mitigation.strategy == "none"
     assert experiment.groups == design.experiment("sex").groups
@@ -295,6 +300,12 @@ def test_a_training_variant_parses(variant: dict, strategy: str, step: float) ->
         ({"mitigation": "group_dro", "group_dro_step": 0}, "'group_dro_step' must be a positive"),
         ({"mitigation": "group_dro", "group_dro_step": "x"}, "'group_dro_step' must be a positive"),
         ({"mitigation": "oversampling", "group_dro_step": 0.1}, "to mitigation 'group_dro' only"),
+        ({"mitigation": "group_dro", "crop_margin_mm": 5}, "to mitigation 'cropping' only"),
+        ({"mitigation": "cropping", "crop_margin_mm": -1}, "'crop_margin_mm' must be a number >="),
+        (
+            {"mitigation": {"strategy": "cropping", "crop_margin_mm": 1}, "crop_margin_mm": 2},
+            "'crop_margin_mm' is given twice",
+        ),
         (
             {"mitigation": {"strategy": "group_dro", "group_dro_step": 0.1}, "group_dro_step": 0.2},
             "'group_dro_step' is given twice",
@@ -360,3 +371,14 @@ def test_only_a_mitigation_enters_the_training_fingerprint() -> None:
     assert plain.fingerprint() == ""
     assert dro.fingerprint() not in ("", replace(dro, group_dro_step=0.01).fingerprint())
     assert replace(dro, strategy="oversampling").fingerprint() not in ("", dro.fingerprint())
+
+
+def test_a_strategys_fingerprint_holds_its_own_setting_only() -> None:
+    """Stamps of folds trained before cropping existed stay put (values from that code)."""
+    assert Mitigation("oversampling").fingerprint() == "8a26c267c6b5619c"
+    assert Mitigation("group_dro").fingerprint() == "9533e319c7e35dfa"
+    assert Mitigation("group_dro", crop_margin_mm=3).fingerprint() == "9533e319c7e35dfa"
+    cropping = Mitigation("cropping")
+    assert cropping.fingerprint() != Mitigation("cropping", crop_margin_mm=5).fingerprint()
+    assert cropping.fingerprint() == Mitigation("cropping", group_dro_step=1).fingerprint()
+    assert Mitigation().fingerprint() == ""

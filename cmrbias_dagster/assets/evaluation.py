@@ -1,22 +1,16 @@
 """Evaluation per experiment x ratio: the ensemble of the trained folds on the test set (with
-protected models, each subject's group's folds), then the segmentation metrics and clinical
-measures computed from its predictions."""
+protected models, each subject's group's folds; with cropping, the cascade's two stages), then
+the segmentation metrics and clinical measures computed from its predictions."""
 
 import time
 from collections.abc import Iterator
-from functools import partial
 
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.ensemble_routes import ensemble_predictor, prediction_metadata
 from cmrbias_dagster.lib.evaluation import predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
-from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
-from cmrbias_dagster.lib.nnunet.mitigation.routing import (
-    GroupRouting,
-    route_test_subjects,
-    trained_group_models,
-)
 from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overlay_png
 from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
@@ -33,39 +27,6 @@ FROM_PREDICTIONS = {
     "deps": [dg.AssetKey("ensemble_prediction")],
     "metadata": {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}},
 }
-
-
-def protected_routing(
-    study: StudyResource, partition: StudyPartition, test_set: pl.DataFrame, n_folds: int
-) -> GroupRouting | None:
-    """For a protected-models experiment, which group's models segment each test subject (the
-    only trained group's, at a ratio that trains one); None for any other experiment."""
-    experiment = study.design().experiment(partition.experiment)
-    if experiment.mitigation.strategy != "protected_models":
-        return None
-    env = study.nnunet_environment()
-    models = trained_group_models(env, partition.dataset, experiment.groups, range(n_folds))
-    return route_test_subjects(dict(test_set.select("subject_id", "group").iter_rows()), models)
-
-
-def routing_metadata(routing: GroupRouting | None) -> dict[str, object]:
-    """What the UI shows of the routing to protected models: subjects per model, the fallback."""
-    if routing is None:
-        return {}
-    groups = list(routing.subjects.values())
-    return {
-        "group_models": dg.MetadataValue.json(sorted(set(groups))),
-        "subjects_by_group_model": dg.MetadataValue.json(
-            {g: groups.count(g) for g in sorted(set(groups))}
-        ),
-        "fallback_subjects": dg.MetadataValue.json(routing.fallback),
-        "fallback": (
-            f"{len(routing.fallback)} subject(s) whose group has no model segmented by the "
-            f"{groups[0]} model, the only one trained"
-            if routing.fallback
-            else "none: every subject segmented by its own group's model"
-        ),
-    }
 
 
 def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
@@ -97,10 +58,10 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
         partition = study.partition(context.partition_key)
         cases = subject_cases(test_set, subject_manifest)
         folder = study.predictions_folder(partition)
-        routing = protected_routing(study, partition, test_set, n_folds)
+        predict, routing = ensemble_predictor(study, partition, test_set, n_folds)
         started = time.monotonic()
         results, device = training.run(
-            partial(predict_ensemble, routes=routing.cases if routing else None),
+            predict,
             study.nnunet_environment(),
             partition.dataset,
             range(n_folds),
@@ -122,7 +83,7 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
                 "seconds": round(seconds, 1),
                 "ensemble_mean_dice": round(ensemble, 4),
                 "fold_mean_dice": dg.MetadataValue.json([round(d, 4) for d in folds]),
-                **routing_metadata(routing),
+                **prediction_metadata(routing, results),
                 "path": dg.MetadataValue.path(str(folder)),
                 "montage": dg.MetadataValue.md(
                     markdown_image(prediction_overlay_png(predicted[:6:2], folder), "test cases")

@@ -12,8 +12,8 @@ from cmrbias_dagster.executors import gpu_pod_tags
 from cmrbias_dagster.fold_reports import Trained, fold_materialization, training_summary
 from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table
-from cmrbias_dagster.lib.nnunet.mitigation import case_groups
-from cmrbias_dagster.lib.nnunet.mitigation.protected import stored_models
+from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
+from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments, stored_models
 from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.partitions import study_partitions
@@ -23,16 +23,21 @@ from cmrbias_dagster.resources.training_progress import training_progress_channe
 from cmrbias_dagster.training_pipes import train_reporting_epochs
 
 TRAINING_POOL = "nnunet_training"
+# The strategies whose fold trains more than one model: per group, or the cascade's two stages.
+MULTI_MODEL_TRAINING = {
+    "protected_models": train_group_models,
+    "cropping": train_cropping_cascade,
+}
 
 
 def fold_trainer(experiment: Experiment, training_split: pl.DataFrame) -> Callable[..., Trained]:
     """`train_fold` with the experiment's mitigation and the group of each training case (for
-    protected models, `train_group_models`); plain `train_fold` for an unmitigated experiment.
-    Each pickles for the fresh training process."""
+    protected models, `train_group_models`; for cropping, `train_cropping_cascade`); plain
+    `train_fold` for an unmitigated experiment. Each pickles for the fresh training process."""
     mitigation = experiment.mitigation
     if not mitigation.active:
         return train_fold
-    train = train_group_models if mitigation.strategy == "protected_models" else train_fold
+    train = MULTI_MODEL_TRAINING.get(mitigation.strategy, train_fold)
     return partial(train, mitigation=mitigation, case_groups=case_groups(training_split))
 
 
@@ -100,11 +105,10 @@ def fold_checkpoints(n_folds: int) -> list[dg.AssetsDefinition]:
     return [fold_checkpoint(fold) for fold in range(n_folds)]
 
 
-def protected_groups(study: StudyResource, partition: StudyPartition) -> tuple[str, ...]:
-    """The groups whose protected models the partition trains; none unless its experiment's
-    mitigation is `protected_models`."""
+def partition_models(study: StudyResource, partition: StudyPartition) -> list:
+    """The results trees the partition's folds train models in (model_environments)."""
     experiment = study.design().experiment(partition.experiment)
-    return experiment.groups if experiment.mitigation.strategy == "protected_models" else ()
+    return model_environments(study.nnunet_environment(), experiment.mitigation, experiment.groups)
 
 
 def model_convergence(n_folds: int) -> dg.AssetsDefinition:
@@ -119,7 +123,7 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
     def convergence(study: StudyResource) -> dg.Output[pl.DataFrame]:
         """Per experiment, ratio and trained fold: whether its curves reached a plateau (the
         `converged` check), the EMA pseudo-Dice gain and loss drop over the window, the epochs."""
-        env, design = study.nnunet_environment(), study.design()
+        design = study.design()
         partitions = [
             study.partition(f"{experiment}|{ratio}")
             for experiment in design.experiment_names
@@ -129,7 +133,7 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
             (partition.experiment, partition.ratio, result)
             for partition in partitions
             for result in stored_models(
-                env, partition.dataset, range(n_folds), protected_groups(study, partition)
+                partition_models(study, partition), partition.dataset, range(n_folds)
             )
         ]
         table = convergence_table(stored, study.settings().convergence)

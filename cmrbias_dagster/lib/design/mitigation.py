@@ -5,15 +5,19 @@ settings, written in data/study.yaml as `mitigation: oversampling` or as a block
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from .fields import StudyDesignError, mapping_field, required_field, text_field
 
-STRATEGIES = ("none", "oversampling", "reweighting", "group_dro", "protected_models")
+STRATEGIES = ("none", "oversampling", "reweighting", "group_dro", "protected_models", "cropping")
 DEFAULT_GROUP_DRO_STEP = 0.01
+# The margin around the heart's box, in mm: room for the first-stage model's box to miss a little.
+DEFAULT_CROP_MARGIN_MM = 10.0
+# Each strategy's own setting: its name in the design, beside `mitigation` or in its block.
+PARAMETERS = {"group_dro_step": "group_dro", "crop_margin_mm": "cropping"}
 # Keys an experiment may hold besides those of the comparison itself.
-EXPERIMENT_KEYS = ("mitigation", "group_dro_step", "varies")
+EXPERIMENT_KEYS = ("mitigation", *PARAMETERS, "varies")
 
 
 @dataclass(frozen=True)
@@ -23,13 +27,17 @@ class Mitigation:
     strategy: str = "none"
     # Group DRO's step on the group weights: q_g <- q_g exp(step * loss_g) (Sagawa et al. 2020).
     group_dro_step: float = DEFAULT_GROUP_DRO_STEP
+    # Cropping: the margin added on each side of the heart's in-plane box.
+    crop_margin_mm: float = DEFAULT_CROP_MARGIN_MM
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"mitigation must be one of {STRATEGIES}, got {self.strategy!r}")
-        step = self.group_dro_step
+        step, margin = self.group_dro_step, self.crop_margin_mm
         if isinstance(step, bool) or not isinstance(step, int | float) or not step > 0:
             raise ValueError(f"'group_dro_step' must be a positive number, got {step!r}")
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin >= 0:
+            raise ValueError(f"'crop_margin_mm' must be a number >= 0, got {margin!r}")
 
     @property
     def active(self) -> bool:
@@ -41,39 +49,41 @@ class Mitigation:
         trainings keep the stamps they had before mitigation existed."""
         if not self.active:
             return ""
-        relevant = asdict(self) if self.strategy == "group_dro" else {"strategy": self.strategy}
+        relevant: dict[str, Any] = {"strategy": self.strategy}
+        relevant |= {k: getattr(self, k) for k, s in PARAMETERS.items() if s == self.strategy}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def parse_mitigation(entry: Mapping[str, Any], where: str) -> Mitigation:
-    """The experiment entry's mitigation: a strategy name (with `group_dro_step` beside it) or a
-    block; an unknown strategy, an unknown key or a step without group DRO is refused."""
+    """The experiment entry's mitigation: a strategy name (with its setting beside it) or a
+    block; an unknown strategy, an unknown key or another strategy's setting is refused."""
     raw = entry.get("mitigation", "none")
-    step = entry.get("group_dro_step")
+    settings = {key: entry[key] for key in PARAMETERS if key in entry}
     if isinstance(raw, Mapping):
         block = mapping_field(raw, f"{where}: block 'mitigation'")
-        unknown = sorted(set(block) - {"strategy", "group_dro_step"})
+        unknown = sorted(set(block) - {"strategy", *PARAMETERS})
         if unknown:
             raise StudyDesignError(
                 f"{where}: block 'mitigation': unknown key(s) {unknown}; "
-                "known: strategy, group_dro_step"
+                f"known: strategy, {', '.join(PARAMETERS)}"
             )
-        if step is not None and "group_dro_step" in block:
+        for key in sorted(set(settings) & set(block)):
             raise StudyDesignError(
-                f"{where}: 'group_dro_step' is given twice, beside and inside block 'mitigation'"
+                f"{where}: '{key}' is given twice, beside and inside block 'mitigation'"
             )
         raw = required_field(block, "strategy", f"{where}: block 'mitigation'")
-        step = block.get("group_dro_step", step)
+        settings |= {key: block[key] for key in PARAMETERS if key in block}
     strategy = text_field(raw, "mitigation", where)
     if strategy not in STRATEGIES:
         raise StudyDesignError(
             f"{where}: field 'mitigation' must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
         )
-    if step is not None and strategy != "group_dro":
-        raise StudyDesignError(
-            f"{where}: 'group_dro_step' applies to mitigation 'group_dro' only, not {strategy!r}"
-        )
+    for key in settings:
+        if PARAMETERS[key] != strategy:
+            raise StudyDesignError(
+                f"{where}: '{key}' applies to mitigation '{PARAMETERS[key]}' only, not {strategy!r}"
+            )
     try:
-        return Mitigation(strategy, DEFAULT_GROUP_DRO_STEP if step is None else step)
+        return Mitigation(strategy, **settings)
     except ValueError as error:
         raise StudyDesignError(f"{where}: {error}") from None

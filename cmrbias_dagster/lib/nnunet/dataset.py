@@ -4,7 +4,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,8 +99,20 @@ def _link_or_copy(source: Path, destination: Path) -> None:
         shutil.copy2(source, destination)
 
 
-def write_raw_dataset(cases: Sequence[Case], name: str, env: NnunetEnvironment) -> Path:
-    """Write `env.raw/<name>` (imagesTr, labelsTr, dataset.json) atomically; return the folder."""
+def link_case(case: Case, image: Path, label: Path) -> None:
+    """The case's image and label files as they are, at nnU-Net's names."""
+    _link_or_copy(Path(case.image), image)
+    _link_or_copy(Path(case.label), label)
+
+
+def write_raw_dataset(
+    cases: Sequence[Case],
+    name: str,
+    env: NnunetEnvironment,
+    write_case: Callable[[Case, Path, Path], None] = link_case,
+) -> Path:
+    """Write `env.raw/<name>` (imagesTr, labelsTr, dataset.json) atomically; return the folder.
+    `write_case(case, image, label)` writes a case's two files (default: as they are)."""
     _check_cases(cases)
     target = env.raw / name
     staging = staging_folder(target)
@@ -108,10 +120,11 @@ def write_raw_dataset(cases: Sequence[Case], name: str, env: NnunetEnvironment) 
         (staging / "imagesTr").mkdir()
         (staging / "labelsTr").mkdir()
         for case in cases:
-            _link_or_copy(
-                Path(case.image), staging / "imagesTr" / f"{case.case_id}_0000{FILE_ENDING}"
+            write_case(
+                case,
+                staging / "imagesTr" / f"{case.case_id}_0000{FILE_ENDING}",
+                staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}",
             )
-            _link_or_copy(Path(case.label), staging / "labelsTr" / f"{case.case_id}{FILE_ENDING}")
         dataset_json = {
             "channel_names": CHANNEL_NAMES,
             "labels": LABELS,

@@ -34,6 +34,12 @@ class CasePrediction:
     path: str
     fold_mean_dice: list[float]  # each single fold's mean foreground Dice, before LCC
     ensemble_mean_dice: float  # the ensemble's, after LCC
+    # Cropping (docs/mitigation.md): the first stage's box, x0 x1 y0 y1 in voxels, whether the
+    # first stage found a heart (else the whole image is the box), and whether the box holds every
+    # labelled voxel of the truth.
+    crop_box: tuple[int, int, int, int] | None = None
+    heart_found: bool | None = None
+    box_holds_truth: bool | None = None
 
 
 def predict_ensemble(
@@ -61,19 +67,19 @@ def predict_ensemble(
     try:
         io, results = NibabelIO(), {}
         for model, routed in by_model.items():
-            predictor = _predictor(model, folds, settings, device)
+            predictor = load_predictor(model, folds, settings, device)
             for case in routed:
                 image, properties = io.read_images([str(case.image)])
                 truth, _ = io.read_seg(str(case.label))
-                segmentation, fold_segmentations = _ensemble_case(predictor, image, properties)
+                segmentation, fold_segmentations = ensemble_case(predictor, image, properties)
                 segmentation = keep_largest_component(segmentation)
                 path = staging / f"{case.case_id}.nii.gz"
                 io.write_seg(segmentation, str(path), properties)
                 results[case.case_id] = CasePrediction(
                     case.case_id,
                     str(out_dir / path.name),
-                    [_mean_dice(s, truth[0]) for s in fold_segmentations],
-                    _mean_dice(segmentation, truth[0]),
+                    [mean_dice(s, truth[0]) for s in fold_segmentations],
+                    mean_dice(segmentation, truth[0]),
                 )
         replace_folder(staging, out_dir)
     finally:
@@ -97,7 +103,7 @@ def models_of_cases(
     return by_model
 
 
-def _predictor(
+def load_predictor(
     model: Path, folds: Sequence[int], settings: PredictionSettings, device: str
 ) -> "nnUNetPredictor":
     import torch
@@ -114,7 +120,7 @@ def _predictor(
     return predictor
 
 
-def _ensemble_case(
+def ensemble_case(
     predictor: "nnUNetPredictor", image: np.ndarray, properties: dict
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     from nnunetv2.inference.data_iterators import PreprocessAdapterFromNpy
@@ -153,5 +159,5 @@ def _ensemble_case(
     return np.asarray(ensemble, dtype=np.uint8), fold_segmentations
 
 
-def _mean_dice(predicted: np.ndarray, truth: np.ndarray) -> float:
+def mean_dice(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(list(dice_per_class(predicted, truth.astype(np.uint8)).values())))

@@ -1,23 +1,34 @@
 """Bias mitigation while training a fold (docs/mitigation.md): group-balanced oversampling, loss
 reweighting and Group DRO as changes to a constructed nnUNetTrainer, each given case id -> group;
 protected models, one training per group (`protected`), and the routing of test subjects to them
-(`routing`). The pure numbers live in `group_weights`, the case -> group mapping and its part of
-the training stamp in `case_groups`.
+(`routing`); heart-region cropping's boxes and cropped dataset (`cropping`; its cascade of two
+models is lib.nnunet.cropping_cascade). The pure numbers live in `group_weights`, the case ->
+group mapping and its part of the training stamp in `case_groups`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
+from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
 from cmrbias_dagster.lib.nnunet.mitigation.case_groups import case_groups, mitigation_stamp
+from cmrbias_dagster.lib.nnunet.mitigation.cropping import cropped_environment
 from cmrbias_dagster.lib.nnunet.mitigation.group_dro import train_with_group_dro
 from cmrbias_dagster.lib.nnunet.mitigation.hooks import oversample_groups, reweight_losses
-from cmrbias_dagster.lib.nnunet.mitigation.protected import train_on_group
+from cmrbias_dagster.lib.nnunet.mitigation.protected import group_environment, train_on_group
 
 if TYPE_CHECKING:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-__all__ = ["apply_mitigation", "case_groups", "mitigation_stamp"]
+__all__ = [
+    "apply_mitigation",
+    "case_groups",
+    "mitigation_stamp",
+    "model_environments",
+    "stored_models",
+]
 
 
 def apply_mitigation(
@@ -34,3 +45,28 @@ def apply_mitigation(
         train_with_group_dro(trainer, groups, mitigation.group_dro_step)
     elif mitigation.strategy == "protected_models":
         train_on_group(trainer, groups)
+
+
+def model_environments(
+    env: NnunetEnvironment, mitigation: Mitigation, groups: Sequence[str] = ()
+) -> list[NnunetEnvironment]:
+    """The results trees a partition of an experiment with `mitigation` trains models in: its own,
+    each of `groups`' protected models' or the cropping cascade's second stage's."""
+    if mitigation.strategy == "protected_models":
+        return [env, *(group_environment(env, group) for group in groups)]
+    if mitigation.strategy == "cropping":
+        return [env, cropped_environment(env)]
+    return [env]
+
+
+def stored_models(
+    trees: Sequence[NnunetEnvironment], dataset: str, folds: Iterable[int]
+) -> list[FoldResult]:
+    """The finished models of `folds` of a partition stored in each of `trees`, tree by tree."""
+    folds = list(folds)
+    return [
+        result
+        for tree in trees
+        for fold in folds
+        if (result := stored_fold_result(fold_folder(tree, dataset, fold))) is not None
+    ]

@@ -9,9 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
 from cmrbias_dagster.lib.nnunet.plans import SPLITS_FILE
 
 if TYPE_CHECKING:
@@ -24,20 +22,6 @@ def group_environment(env: NnunetEnvironment, group: str) -> NnunetEnvironment:
     """nnU-Net's roots for `group`'s models: the partition's raw and preprocessed data, results
     under results/protected_models/<group>/."""
     return replace(env, results=env.results / GROUP_MODELS_FOLDER / group)
-
-
-def stored_models(
-    env: NnunetEnvironment, dataset: str, folds: Sequence[int], groups: Sequence[str] = ()
-) -> list[FoldResult]:
-    """The finished models stored for `folds` of a partition: its own, and each of `groups`'
-    protected models (pass the experiment's groups for a protected-models experiment)."""
-    trees = [env, *(group_environment(env, group) for group in groups)]
-    return [
-        result
-        for tree in trees
-        for fold in folds
-        if (result := stored_fold_result(fold_folder(tree, dataset, fold))) is not None
-    ]
 
 
 def read_splits(env: NnunetEnvironment, dataset: str) -> list[dict[str, list[str]]]:

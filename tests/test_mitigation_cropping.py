@@ -1,0 +1,264 @@
+"""Heart-region cropping (a two-stage cascade; docs/mitigation.md): the pure box, crop and paste,
+then the tiny design plus `race_black_cropped` through Dagster in a fresh interpreter (as
+test_mitigation_dagster does): race_black|25's fold 0, then race_black_cropped|25's dataset, plans,
+fold 0 (the localiser adopted from race_black, the cropped model trained) and its ensemble."""
+
+import json
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+
+import duckdb
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+
+from cmrbias_dagster.lib.design.mitigation import Mitigation
+from cmrbias_dagster.lib.nnunet.cropping_cascade import predict_cropped_ensemble
+from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment, subject_cases
+from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, read_result
+from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
+from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
+from cmrbias_dagster.lib.nnunet.mitigation import model_environments, stored_models
+from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
+    HeartBox,
+    crop_training_case,
+    crop_volume,
+    cropped_environment,
+    heart_box,
+    labels_inside,
+    paste_into,
+    write_cropped_dataset,
+)
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from cmrbias_dagster.resources.study import PROJECT_ROOT
+
+BASELINE, CROPPED = "race_black|25", "race_black_cropped|25"
+MARGIN_MM = 6.0
+
+
+def _labels(shape: tuple[int, int, int] = (20, 16, 3)) -> np.ndarray:
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[5:9, 6:8, 1] = 1
+    labels[7:11, 4:6, 2] = 3
+    return labels
+
+
+def test_the_box_holds_every_labelled_voxel_of_every_slice_plus_the_margin() -> None:
+    labels = _labels()
+    assert heart_box(labels, (1.0, 1.0), 0) == HeartBox((5, 11), (4, 8), (20, 16))
+    box = heart_box(labels, (2.0, 1.5), 3.0)  # 1.5 voxels in x, 2 in y: whole voxels, rounded up
+    assert box == HeartBox((3, 13), (2, 10), (20, 16))
+    assert labels_inside(labels, box) and box.shape == (10, 8) and box.area_kept == 80 / 320
+    assert heart_box(labels, (1.0, 1.0), 50.0) == HeartBox((0, 20), (0, 16), (20, 16))  # clipped
+    assert heart_box(np.zeros((4, 4, 2)), (1.0, 1.0), 5.0) is None
+    assert not labels_inside(labels, HeartBox((5, 11), (4, 7), (20, 16)))
+    with pytest.raises(ValueError, match=r"needs an \(x, y, slices\) volume, not \(4, 4\)"):
+        heart_box(np.zeros((4, 4)), (1.0, 1.0), 1.0)
+
+
+def test_a_crop_keeps_each_voxels_position_and_pastes_back_in_place() -> None:
+    labels = _labels()
+    affine = np.diag([2.0, 1.5, 10.0, 1.0])
+    affine[:3, 3] = [-20.0, 5.0, 0.0]
+    image = nib.Nifti1Image(labels, affine)
+    box = heart_box(labels, (2.0, 1.5), 3.0)
+    crop = crop_volume(image, box)
+    assert crop.shape == (10, 8, 3)
+    # Voxel (0, 0, k) of the crop is voxel (x0, y0, k) of the image, in world coordinates too.
+    assert np.allclose(crop.affine @ [0, 0, 2, 1], affine @ [box.x[0], box.y[0], 2, 1])
+    assert np.array_equal(paste_into(labels.shape, np.asarray(crop.dataobj), box), labels)
+
+
+def test_a_training_case_without_a_heart_or_grid_is_refused_and_nothing_written(
+    tmp_path: Path,
+) -> None:
+    affine = np.eye(4)
+    for name, array in (("img", np.ones((8, 8, 2))), ("empty", np.zeros((8, 8, 2)))):
+        nib.save(nib.Nifti1Image(array.astype(np.float32), affine), tmp_path / f"{name}.nii.gz")
+    nib.save(nib.Nifti1Image(np.ones((6, 8, 2), np.uint8), affine), tmp_path / "small.nii.gz")
+    empty = Case("s1_ED", tmp_path / "img.nii.gz", tmp_path / "empty.nii.gz")
+    with pytest.raises(ValueError, match=r"case s1_ED: labels .*empty.nii.gz hold no heart"):
+        crop_training_case(empty, tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", 5.0)
+    other_grid = Case("s2_ES", tmp_path / "img.nii.gz", tmp_path / "small.nii.gz")
+    with pytest.raises(ValueError, match=r"case s2_ES: image .* has shape \(8, 8, 2\), its labels"):
+        crop_training_case(other_grid, tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", 5.0)
+    env = NnunetEnvironment(tmp_path / "raw", tmp_path / "pre", tmp_path / "results")
+    with pytest.raises(ValueError, match="case s1_ED"):
+        write_cropped_dataset([empty], "Dataset511_x_25", env, 5.0)
+    assert not list((tmp_path / "raw").rglob("*.nii.gz"))
+
+
+def test_a_cropping_partition_stores_models_in_two_trees(tmp_path: Path) -> None:
+    env = NnunetEnvironment(tmp_path / "raw", tmp_path / "pre", tmp_path / "results")
+    cropped = cropped_environment(env)
+    assert model_environments(env, Mitigation("cropping"), ["black"]) == [env, cropped]
+    assert cropped.raw == tmp_path / "raw/heart_crop" and cropped.results.parent == env.results
+    assert model_environments(env, Mitigation("oversampling"), ["black"]) == [env]
+
+
+MATERIALIZE = """
+import json, sys
+from pathlib import Path
+import dagster as dg
+from cmrbias_dagster.assets import cohort, nnunet, splits
+from cmrbias_dagster.assets.evaluation import evaluation_assets
+from cmrbias_dagster.assets.training import fold_checkpoints
+from cmrbias_dagster.resources import build_resources
+
+study_file, root, work = (Path(arg) for arg in sys.argv[1:4])
+assets = [*dg.load_assets_from_modules([cohort, splits, nnunet]), *fold_checkpoints(1)]
+assets += evaluation_assets(1)[:1]
+resources = build_resources(
+    profile="tiny", work_dir=work, cohort_root=root, study_file=study_file, device="cpu"
+)
+instance = dg.DagsterInstance.ephemeral()
+runs = [(["subject_manifest", "rejected_subjects"], None)]
+runs += [(["test_set"], experiment) for experiment in ("race_black", "race_black_cropped")]
+stages = ["training_split", "cv_folds", "nnunet_dataset", "nnunet_plans", "fold_0_checkpoint"]
+runs += [(stages, "race_black|25"), ([*stages, "ensemble_prediction"], "race_black_cropped|25")]
+metadata = {}
+for selection, key in runs:
+    result = dg.materialize(
+        assets, selection=selection, partition_key=key, resources=resources, instance=instance
+    )
+    for node in ("nnunet_dataset", "nnunet_plans", "fold_0_checkpoint", "ensemble_prediction"):
+        if node in selection:
+            event = result.asset_materializations_for_node(node)[0]
+            metadata[f"{key} {node}"] = {
+                name: value.value for name, value in event.metadata.items()
+                if isinstance(value.value, (str, int, float, bool, list, dict, type(None)))
+            }
+print(json.dumps(metadata))
+"""
+
+
+@pytest.fixture(scope="module")
+def cascade(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The study resource of the design, its environment, each asset's metadata, and the
+    cropped partition's training split and test subjects."""
+    tmp = tmp_path_factory.mktemp("cropping")
+    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
+    design["experiments"]["race_black_cropped"] = {
+        **design["experiments"]["race_black"],
+        "mitigation": {"strategy": "cropping", "crop_margin_mm": MARGIN_MM},
+        "varies": "race_black",
+    }
+    study_file = tmp / "study.yaml"
+    study_file.write_text(yaml.safe_dump(design, sort_keys=False))
+    run = subprocess.run(
+        [sys.executable, "-c", MATERIALIZE, str(study_file), str(tiny_cohort), str(tmp / "work")],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "CMRBIAS_STUDY_FILE": str(study_file)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    study = StudyResource(study_file=str(study_file), profile="tiny", work_dir=str(tmp / "work"))
+    with duckdb.connect(str(tmp / "work" / "cmrbias_tiny.duckdb"), read_only=True) as db:
+        split = db.sql("select * from cmrbias.training_split").pl()
+        test_set = db.sql("select * from cmrbias.test_set").pl()
+        manifest = db.sql("select * from cmrbias.subject_manifest").pl()
+    return SimpleNamespace(
+        study=study,
+        env=study.nnunet_environment(),
+        dataset=study.partition(CROPPED).dataset,
+        metadata=json.loads(run.stdout.splitlines()[-1]),
+        cases=subject_cases(split.filter(experiment="race_black_cropped", ratio=25), manifest),
+        test_cases=subject_cases(test_set.filter(experiment="race_black_cropped"), manifest),
+    )
+
+
+def _array(path: Path) -> np.ndarray:
+    return np.asarray(nib.load(path).dataobj)
+
+
+def test_training_cases_are_cropped_to_their_hearts_with_every_label_kept(cascade) -> None:
+    folder = cropped_environment(cascade.env).raw / cascade.dataset
+    for case in cascade.cases:
+        original, cropped = (
+            nib.load(case.label),
+            nib.load(folder / f"labelsTr/{case.case_id}.nii.gz"),
+        )
+        truth = np.asarray(original.dataobj)
+        zooms = tuple(float(z) for z in original.header.get_zooms()[:2])
+        box = heart_box(truth, zooms, MARGIN_MM)  # type: ignore[arg-type]
+        kept = _array(cropped.get_filename())
+        assert np.array_equal(  # every labelled voxel of each class is in the crop
+            np.bincount(truth.ravel(), minlength=4)[1:], np.bincount(kept.ravel(), minlength=4)[1:]
+        )
+        assert cropped.shape == (*box.shape, truth.shape[2]) and box.area_kept < 1
+        assert np.allclose(
+            cropped.affine @ [0, 0, 0, 1], original.affine @ [*box.x[:1], box.y[0], 0, 1]
+        )
+        assert nib.load(folder / f"imagesTr/{case.case_id}_0000.nii.gz").shape == cropped.shape
+    dataset = cascade.metadata[f"{CROPPED} nnunet_dataset"]
+    assert dataset["crop_margin_mm"] == MARGIN_MM and 0 < dataset["median_area_kept"] < 1
+    plans = cascade.metadata[f"{CROPPED} nnunet_plans"]
+    assert plans["cropped_n_cases"] == plans["n_cases"] == len(cascade.cases)
+    assert np.prod(plans["cropped_median_shape"]) < np.prod(plans["median_shape"])
+
+
+def test_the_localiser_is_the_baselines_training_and_the_second_stage_trains_on_crops(
+    cascade,
+) -> None:
+    fold = cascade.metadata[f"{CROPPED} fold_0_checkpoint"]
+    baseline = cascade.study.partition(BASELINE).dataset
+    assert fold["stages"] == ["localiser", "cropped"] and fold["mitigation"] == "cropping"
+    assert fold["localiser_trained_by"] == baseline and fold["localiser_retrained"] is False
+    assert fold["cropped_retrained"] is True and fold["cropped_trained_by"] == ""
+    trees = model_environments(cascade.env, Mitigation("cropping", crop_margin_mm=MARGIN_MM))
+    localiser, cropped = stored_models(trees, cascade.dataset, [0])
+    assert localiser.stamp == read_result(fold_folder(cascade.env, baseline, 0) / RESULT_FILE).stamp
+    assert (localiser.mitigation, cropped.mitigation) == ("none", "cropping")
+    assert cropped.stamp != localiser.stamp and cropped.epochs_run == localiser.epochs_run
+    plans = json.loads((Path(cropped.checkpoint).parents[1] / "plans.json").read_text())
+    patch = plans["configurations"]["2d"]["patch_size"]
+    assert cascade.metadata[f"{CROPPED} nnunet_plans"]["cropped_patch_size"] == patch
+
+
+def test_a_test_case_is_segmented_in_its_first_stages_box_and_pasted_back(
+    cascade, tmp_path: Path
+) -> None:
+    cases, settings = cascade.test_cases[:4], cascade.study.settings().prediction
+    common = (cascade.env, cascade.dataset, [0], cases)
+    results = run_in_fresh_process(
+        partial(predict_cropped_ensemble, margin_mm=MARGIN_MM),
+        *common,
+        tmp_path / "cascade",
+        settings,
+        "cpu",
+    )
+    run_in_fresh_process(predict_ensemble, *common, tmp_path / "localiser", settings, "cpu")
+    for case, result in zip(cases, results, strict=True):
+        image = nib.load(case.image)
+        first_stage = _array(tmp_path / f"localiser/{case.case_id}.nii.gz")
+        zooms = tuple(float(z) for z in image.header.get_zooms()[:2])
+        box = heart_box(first_stage, zooms, MARGIN_MM)  # type: ignore[arg-type]
+        assert result.heart_found is (box is not None)
+        box = box or HeartBox((0, image.shape[0]), (0, image.shape[1]), image.shape[:2])
+        assert result.crop_box == (*box.x, *box.y)
+        predicted = nib.load(tmp_path / f"cascade/{case.case_id}.nii.gz")
+        assert predicted.shape == image.shape and np.allclose(predicted.affine, image.affine)
+        assert labels_inside(np.asarray(predicted.dataobj), box)
+        assert result.box_holds_truth == labels_inside(_array(case.label), box)
+        assert 0 <= result.ensemble_mean_dice <= 1
+
+
+def test_the_ensemble_asset_reports_the_cascades_boxes(cascade) -> None:
+    metadata = cascade.metadata[f"{CROPPED} ensemble_prediction"]
+    assert metadata["cases"] == len(cascade.test_cases)
+    # The tiny localiser (6 iterations) labels much of the image: its boxes may be the whole 48 x 48.
+    assert all(0 < size <= 48 for size in metadata["median_box_voxels"])
+    case_ids = {case.case_id for case in cascade.test_cases}
+    assert set(metadata["cases_without_heart"]) <= case_ids
+    assert set(metadata["boxes_missing_truth"]) <= case_ids
+    folder = cascade.study.predictions_folder(cascade.study.partition(CROPPED))
+    assert sorted(p.name for p in folder.glob("*.nii.gz")) == sorted(
+        f"{c}.nii.gz" for c in case_ids
+    )
