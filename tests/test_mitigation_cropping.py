@@ -253,7 +253,7 @@ def test_a_test_case_is_segmented_in_its_first_stages_box_and_pasted_back(
 def test_the_ensemble_asset_reports_the_cascades_boxes(cascade) -> None:
     metadata = cascade.metadata[f"{CROPPED} ensemble_prediction"]
     assert metadata["cases"] == len(cascade.test_cases)
-    # The tiny localiser (6 iterations) labels much of the image: its boxes may be the whole 48 x 48.
+    # The tiny localiser (6 iterations) labels much of the image: its box may be the whole image.
     assert all(0 < size <= 48 for size in metadata["median_box_voxels"])
     case_ids = {case.case_id for case in cascade.test_cases}
     assert set(metadata["cases_without_heart"]) <= case_ids

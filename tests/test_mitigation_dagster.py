@@ -132,6 +132,7 @@ def test_protected_models_train_per_group_and_plain_experiments_train_as_before(
     import polars as pl
 
     from cmrbias_dagster.assets.training import fold_trainer
+    from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
     from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 
     race = load_study_design(DEFAULT_STUDY_FILE).experiment("race_black")
@@ -144,7 +145,10 @@ def test_protected_models_train_per_group_and_plain_experiments_train_as_before(
     assert dro.func is train_fold
     assert dro.keywords["mitigation"] == Mitigation("group_dro", 0.05)
     assert dro.keywords["case_groups"] == case_groups(split)
-    for trainer in (protected, dro):
+    cropping = fold_trainer(replace(race, mitigation=Mitigation("cropping")), split)
+    assert cropping.func is train_cropping_cascade
+    assert cropping.keywords["mitigation"] == Mitigation("cropping")
+    for trainer in (protected, dro, cropping):
         pickle.loads(pickle.dumps(trainer))  # it crosses into the fresh training process
 
 

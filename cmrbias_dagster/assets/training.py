@@ -13,6 +13,7 @@ from cmrbias_dagster.fold_reports import Trained, fold_materialization, training
 from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table
 from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments, stored_models
 from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
@@ -105,7 +106,7 @@ def fold_checkpoints(n_folds: int) -> list[dg.AssetsDefinition]:
     return [fold_checkpoint(fold) for fold in range(n_folds)]
 
 
-def partition_models(study: StudyResource, partition: StudyPartition) -> list:
+def model_trees(study: StudyResource, partition: StudyPartition) -> list[NnunetEnvironment]:
     """The results trees the partition's folds train models in (model_environments)."""
     experiment = study.design().experiment(partition.experiment)
     return model_environments(study.nnunet_environment(), experiment.mitigation, experiment.groups)
@@ -133,7 +134,7 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
             (partition.experiment, partition.ratio, result)
             for partition in partitions
             for result in stored_models(
-                partition_models(study, partition), partition.dataset, range(n_folds)
+                model_trees(study, partition), partition.dataset, range(n_folds)
             )
         ]
         table = convergence_table(stored, study.settings().convergence)
