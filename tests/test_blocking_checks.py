@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from cmrbias_dagster import ensemble_routes
 from cmrbias_dagster.assets import cohort, evaluation, nnunet, splits
 from cmrbias_dagster.resources import build_resources
 from tests.conftest import FOLD_ASSETS
@@ -137,7 +138,7 @@ def test_a_lost_case_file_stops_planning(study, monkeypatch) -> None:
 
 def test_a_lost_prediction_stops_the_metrics(study, monkeypatch) -> None:
     # Evaluation reads only the test set and the predictions, so no model needs training here.
-    monkeypatch.setattr(evaluation, "predict_ensemble", predict_all_but_last)
+    monkeypatch.setattr(ensemble_routes, "predict_ensemble", predict_all_but_last)
     resources, instance = study
     result = dg.materialize(
         [*ASSETS, *FOLD_ASSETS, *evaluation.evaluation_assets(2)],

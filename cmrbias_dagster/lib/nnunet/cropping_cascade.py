@@ -30,6 +30,7 @@ from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
     cropped_environment,
     heart_box,
     labels_inside,
+    paste_into,
     whole_image_box,
 )
 from cmrbias_dagster.lib.nnunet.training import train_fold
@@ -97,8 +98,8 @@ def predict_cropped_ensemble(
             inside = (slice(None), slice(*box.y), slice(*box.x))  # nnU-Net's (slices, y, x)
             crop = np.ascontiguousarray(image[(slice(None), *inside)])
             segmentation, folds_of_crop = ensemble_case(cropped, crop, copy.deepcopy(properties))
-            pasted = [_paste(s, truth.shape, inside) for s in folds_of_crop]
-            segmentation = keep_largest_component(_paste(segmentation, truth.shape, inside))
+            pasted = [_paste(s, truth.shape, box) for s in folds_of_crop]
+            segmentation = keep_largest_component(_paste(segmentation, truth.shape, box))
             path = staging / f"{case.case_id}.nii.gz"
             io.write_seg(segmentation, str(path), properties)
             results.append(
@@ -130,10 +131,10 @@ def _first_stage_box(
     return (found, True) if found else (whole_image_box(heart.shape), False)
 
 
-def _paste(cropped: np.ndarray, shape: tuple[int, ...], inside: tuple[slice, ...]) -> np.ndarray:
-    full = np.zeros(shape, dtype=np.uint8)
-    full[inside] = cropped
-    return full
+def _paste(cropped: np.ndarray, shape: tuple[int, ...], box: HeartBox) -> np.ndarray:
+    """paste_into for nnU-Net's (slices, y, x) arrays."""
+    pasted = paste_into(shape[::-1], cropped.astype(np.uint8).transpose(2, 1, 0), box)
+    return pasted.transpose(2, 1, 0)
 
 
 def cascade_summary(predictions: Sequence[CasePrediction]) -> dict[str, object]:
