@@ -4,9 +4,6 @@ test_mitigation_dagster does): race_black|25's fold 0, then race_black_cropped|2
 fold 0 (the localiser adopted from race_black, the cropped model trained) and its ensemble."""
 
 import json
-import os
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +12,6 @@ import duckdb
 import nibabel as nib
 import numpy as np
 import pytest
-import yaml
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.nnunet.cropping_cascade import predict_cropped_ensemble
@@ -34,8 +30,7 @@ from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
     paste_into,
     write_cropped_dataset,
 )
-from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
-from cmrbias_dagster.resources.study import PROJECT_ROOT
+from tests.variant_designs import run_variant_design
 
 BASELINE, CROPPED = "race_black|25", "race_black_cropped|25"
 MARGIN_MM = 6.0
@@ -142,24 +137,16 @@ def cascade(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
     """The study resource of the design, its environment, each asset's metadata, and the
     cropped partition's training split and test subjects."""
     tmp = tmp_path_factory.mktemp("cropping")
-    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
-    design["experiments"]["race_black_cropped"] = {
-        **design["experiments"]["race_black"],
-        "mitigation": {"strategy": "cropping", "crop_margin_mm": MARGIN_MM},
-        "varies": "race_black",
-    }
-    study_file = tmp / "study.yaml"
-    study_file.write_text(yaml.safe_dump(design, sort_keys=False))
-    run = subprocess.run(
-        [sys.executable, "-c", MATERIALIZE, str(study_file), str(tiny_cohort), str(tmp / "work")],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "CMRBIAS_STUDY_FILE": str(study_file)},
-        capture_output=True,
-        text=True,
-        timeout=900,
+    study, metadata = run_variant_design(
+        "race_black_cropped",
+        {
+            "mitigation": {"strategy": "cropping", "crop_margin_mm": MARGIN_MM},
+            "varies": "race_black",
+        },
+        MATERIALIZE,
+        tiny_cohort,
+        tmp,
     )
-    assert run.returncode == 0, run.stderr[-4000:]
-    study = StudyResource(study_file=str(study_file), profile="tiny", work_dir=str(tmp / "work"))
     with duckdb.connect(str(tmp / "work" / "cmrbias_tiny.duckdb"), read_only=True) as db:
         split = db.sql("select * from cmrbias.training_split").pl()
         test_set = db.sql("select * from cmrbias.test_set").pl()
@@ -168,7 +155,7 @@ def cascade(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
         study=study,
         env=study.nnunet_environment(),
         dataset=study.partition(CROPPED).dataset,
-        metadata=json.loads(run.stdout.splitlines()[-1]),
+        metadata=metadata,
         cases=subject_cases(split.filter(experiment="race_black_cropped", ratio=25), manifest),
         test_cases=subject_cases(test_set.filter(experiment="race_black_cropped"), manifest),
     )

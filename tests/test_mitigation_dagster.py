@@ -7,23 +7,19 @@ the assets are materialised in a fresh interpreter started with that variable, a
 """
 
 import json
-import os
 import pickle
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, training_stamp
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, mitigation_stamp
-from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
-from cmrbias_dagster.resources.study import PROJECT_ROOT
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
+from tests.variant_designs import run_variant_design
 
 BASELINE, VARIANT = "race_black|25", "race_black_oversampled|25"
 
@@ -65,27 +61,15 @@ print(json.dumps(folds))
 def mitigated(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
     """The design file, the work folder and each partition's fold-0 metadata, the baseline
     trained first (so that a mitigated fold could only skip training by adopting it)."""
-    tmp = tmp_path_factory.mktemp("mitigated")
-    design = yaml.safe_load(DEFAULT_STUDY_FILE.read_text())
-    design["experiments"]["race_black_oversampled"] = {
-        **design["experiments"]["race_black"],
-        "mitigation": "oversampling",
-        "varies": "race_black",
-    }
-    study_file = tmp / "study.yaml"
-    study_file.write_text(yaml.safe_dump(design, sort_keys=False))
-    run = subprocess.run(
-        [sys.executable, "-c", MATERIALIZE, str(study_file), str(tiny_cohort), str(tmp / "work")]
-        + [BASELINE, VARIANT],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "CMRBIAS_STUDY_FILE": str(study_file)},
-        capture_output=True,
-        text=True,
-        timeout=900,
+    return run_variant_design(
+        "race_black_oversampled",
+        {"mitigation": "oversampling", "varies": "race_black"},
+        MATERIALIZE,
+        tiny_cohort,
+        tmp_path_factory.mktemp("mitigated"),
+        BASELINE,
+        VARIANT,
     )
-    assert run.returncode == 0, run.stderr[-4000:]
-    study = StudyResource(study_file=str(study_file), profile="tiny", work_dir=str(tmp / "work"))
-    return study, json.loads(run.stdout.splitlines()[-1])
 
 
 def test_the_mitigated_fold_trains_with_its_strategy_not_as_the_baselines_twin(mitigated) -> None:
