@@ -102,3 +102,12 @@ def _fold_assets() -> list:
 
 
 FOLD_ASSETS = _fold_assets()
+
+
+@pytest.fixture(scope="session")
+def variant_design(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny design plus race_black's oversampling and cropping variants, materialised once
+    (tests/variant_designs.py)."""
+    from tests.variant_designs import run_variant_design
+
+    return run_variant_design(tiny_cohort, tmp_path_factory.mktemp("variants"))

@@ -1,10 +1,9 @@
 """Heart-region cropping (a two-stage cascade; docs/mitigation.md): the pure box, crop and paste,
-then the tiny design plus `race_black_cropped` through Dagster in a fresh interpreter (as
-test_mitigation_dagster does): race_black|25's fold 0, then race_black_cropped|25's dataset, plans,
-fold 0 (the localiser adopted from race_black, the cropped model trained) and its ensemble."""
+then `race_black_cropped` of the session's variant design (tests/variant_designs.py, through
+Dagster): race_black|25's fold 0, then race_black_cropped|25's dataset, plans, fold 0 (the
+localiser adopted from race_black, the cropped model trained) and its ensemble."""
 
 import json
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,10 +13,11 @@ import numpy as np
 import pytest
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
+from cmrbias_dagster.lib.design.settings import PredictionSettings
 from cmrbias_dagster.lib.nnunet.cropping_cascade import predict_cropped_ensemble
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, read_result
-from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
+from cmrbias_dagster.lib.nnunet.inference import CasePrediction, predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.mitigation import model_environments, stored_models
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
@@ -30,10 +30,8 @@ from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
     paste_into,
     write_cropped_dataset,
 )
-from tests.variant_designs import run_variant_design
-
-BASELINE, CROPPED = "race_black|25", "race_black_cropped|25"
-MARGIN_MM = 6.0
+from tests.variant_designs import BASELINE, CROPPED
+from tests.variant_designs import CROP_MARGIN_MM as MARGIN_MM
 
 
 def _labels(shape: tuple[int, int, int] = (20, 16, 3)) -> np.ndarray:
@@ -96,58 +94,12 @@ def test_a_cropping_partition_stores_models_in_two_trees(tmp_path: Path) -> None
     assert model_environments(env, Mitigation("oversampling"), ["black"]) == [env]
 
 
-MATERIALIZE = """
-import json, sys
-from pathlib import Path
-import dagster as dg
-from cmrbias_dagster.assets import cohort, nnunet, splits
-from cmrbias_dagster.assets.evaluation import evaluation_assets
-from cmrbias_dagster.assets.training import fold_checkpoints
-from cmrbias_dagster.resources import build_resources
-
-study_file, root, work = (Path(arg) for arg in sys.argv[1:4])
-assets = [*dg.load_assets_from_modules([cohort, splits, nnunet]), *fold_checkpoints(1)]
-assets += evaluation_assets(1)[:1]
-resources = build_resources(
-    profile="tiny", work_dir=work, cohort_root=root, study_file=study_file, device="cpu"
-)
-instance = dg.DagsterInstance.ephemeral()
-runs = [(["subject_manifest", "rejected_subjects"], None)]
-runs += [(["test_set"], experiment) for experiment in ("race_black", "race_black_cropped")]
-stages = ["training_split", "cv_folds", "nnunet_dataset", "nnunet_plans", "fold_0_checkpoint"]
-runs += [(stages, "race_black|25"), ([*stages, "ensemble_prediction"], "race_black_cropped|25")]
-metadata = {}
-for selection, key in runs:
-    result = dg.materialize(
-        assets, selection=selection, partition_key=key, resources=resources, instance=instance
-    )
-    for node in ("nnunet_dataset", "nnunet_plans", "fold_0_checkpoint", "ensemble_prediction"):
-        if node in selection:
-            event = result.asset_materializations_for_node(node)[0]
-            metadata[f"{key} {node}"] = {
-                name: value.value for name, value in event.metadata.items()
-                if isinstance(value.value, (str, int, float, bool, list, dict, type(None)))
-            }
-print(json.dumps(metadata))
-"""
-
-
 @pytest.fixture(scope="module")
-def cascade(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The study resource of the design, its environment, each asset's metadata, and the
-    cropped partition's training split and test subjects."""
-    tmp = tmp_path_factory.mktemp("cropping")
-    study, metadata = run_variant_design(
-        "race_black_cropped",
-        {
-            "mitigation": {"strategy": "cropping", "crop_margin_mm": MARGIN_MM},
-            "varies": "race_black",
-        },
-        MATERIALIZE,
-        tiny_cohort,
-        tmp,
-    )
-    with duckdb.connect(str(tmp / "work" / "cmrbias_tiny.duckdb"), read_only=True) as db:
+def cascade(variant_design):
+    """The variant design's study, its environment, each asset's metadata, and the cropped
+    partition's training cases and test cases."""
+    study = variant_design.study
+    with duckdb.connect(str(variant_design.work / "cmrbias_tiny.duckdb"), read_only=True) as db:
         split = db.sql("select * from cmrbias.training_split").pl()
         test_set = db.sql("select * from cmrbias.test_set").pl()
         manifest = db.sql("select * from cmrbias.subject_manifest").pl()
@@ -155,7 +107,7 @@ def cascade(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
         study=study,
         env=study.nnunet_environment(),
         dataset=study.partition(CROPPED).dataset,
-        metadata=metadata,
+        metadata=variant_design.metadata,
         cases=subject_cases(split.filter(experiment="race_black_cropped", ratio=25), manifest),
         test_cases=subject_cases(test_set.filter(experiment="race_black_cropped"), manifest),
     )
@@ -209,19 +161,28 @@ def test_the_localiser_is_the_baselines_training_and_the_second_stage_trains_on_
     assert cascade.metadata[f"{CROPPED} nnunet_plans"]["cropped_patch_size"] == patch
 
 
+def both_stages_and_the_localiser(
+    env: NnunetEnvironment,
+    dataset: str,
+    cases: list[Case],
+    out: Path,
+    settings: PredictionSettings,
+) -> list[CasePrediction]:
+    """In one fresh process: the cascade's predictions into out/cascade, and the localiser's
+    own (fold 0 of the partition's own models) into out/localiser."""
+    predict_ensemble(env, dataset, [0], cases, out / "localiser", settings, "cpu")
+    return predict_cropped_ensemble(
+        env, dataset, [0], cases, out / "cascade", settings, "cpu", margin_mm=MARGIN_MM
+    )
+
+
 def test_a_test_case_is_segmented_in_its_first_stages_box_and_pasted_back(
     cascade, tmp_path: Path
 ) -> None:
     cases, settings = cascade.test_cases[:4], cascade.study.settings().prediction
-    common = (cascade.env, cascade.dataset, [0], cases)
     results = run_in_fresh_process(
-        partial(predict_cropped_ensemble, margin_mm=MARGIN_MM),
-        *common,
-        tmp_path / "cascade",
-        settings,
-        "cpu",
+        both_stages_and_the_localiser, cascade.env, cascade.dataset, cases, tmp_path, settings
     )
-    run_in_fresh_process(predict_ensemble, *common, tmp_path / "localiser", settings, "cpu")
     for case, result in zip(cases, results, strict=True):
         image = nib.load(case.image)
         first_stage = _array(tmp_path / f"localiser/{case.case_id}.nii.gz")

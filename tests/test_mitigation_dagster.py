@@ -1,10 +1,8 @@
 """A mitigated experiment through Dagster: the tiny design plus `race_black_oversampled` (the
 race_black comparison trained with group-balanced oversampling), its fold and the unmitigated
-`race_black` fold at 25 %, which draw the same training subjects.
-
-Partitions follow the study file that CMRBIAS_STUDY_FILE names when the code location loads, so
-the assets are materialised in a fresh interpreter started with that variable, as `make ui` is.
-"""
+`race_black` fold at 25 %, which draw the same training subjects (the session's variant design,
+tests/variant_designs.py: materialised in a fresh interpreter started with CMRBIAS_STUDY_FILE, as
+`make ui` is, since partitions follow the study file the code location loads)."""
 
 import json
 import pickle
@@ -19,57 +17,19 @@ from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, training_stamp
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, mitigation_stamp
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
-from tests.variant_designs import run_variant_design
-
-BASELINE, VARIANT = "race_black|25", "race_black_oversampled|25"
-
-MATERIALIZE = """
-import json, sys
-from pathlib import Path
-import dagster as dg
-from cmrbias_dagster.assets import cohort, nnunet, splits
-from cmrbias_dagster.assets.training import fold_checkpoints
-from cmrbias_dagster.resources import build_resources
-
-study_file, root, work = (Path(arg) for arg in sys.argv[1:4])
-assets = [*dg.load_assets_from_modules([cohort, splits, nnunet]), *fold_checkpoints(2)]
-resources = build_resources(
-    profile="tiny", work_dir=work, cohort_root=root, study_file=study_file, device="cpu"
-)
-instance = dg.DagsterInstance.ephemeral()
-runs = [(["subject_manifest", "rejected_subjects"], None)]
-runs += [(["test_set"], experiment) for experiment in ("race_black", "race_black_oversampled")]
-stages = ["training_split", "cv_folds", "nnunet_dataset", "nnunet_plans", "fold_0_checkpoint"]
-runs += [(stages, key) for key in sys.argv[4:]]
-folds = {}
-for selection, key in runs:
-    result = dg.materialize(
-        assets, selection=selection, partition_key=key, resources=resources, instance=instance
-    )
-    if "fold_0_checkpoint" in selection:
-        event = result.asset_materializations_for_node("fold_0_checkpoint")[0]
-        folds[key] = {
-            **{name: value.value for name, value in event.metadata.items()
-               if name in ("mitigation", "retrained", "trained_by")},
-            "data_version": event.tags["dagster/data_version"],
-        }
-print(json.dumps(folds))
-"""
+from tests.variant_designs import BASELINE
+from tests.variant_designs import OVERSAMPLED as VARIANT
 
 
 @pytest.fixture(scope="module")
-def mitigated(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The design file, the work folder and each partition's fold-0 metadata, the baseline
-    trained first (so that a mitigated fold could only skip training by adopting it)."""
-    return run_variant_design(
-        "race_black_oversampled",
-        {"mitigation": "oversampling", "varies": "race_black"},
-        MATERIALIZE,
-        tiny_cohort,
-        tmp_path_factory.mktemp("mitigated"),
-        BASELINE,
-        VARIANT,
-    )
+def mitigated(variant_design):
+    """The variant design's study and each partition's fold-0 metadata (mitigation, retrained,
+    trained_by, data version), the baseline trained first (so that a mitigated fold could only
+    skip training by adopting it)."""
+    folds = {
+        key: variant_design.metadata[f"{key} fold_0_checkpoint"] for key in (BASELINE, VARIANT)
+    }
+    return variant_design.study, folds
 
 
 def test_the_mitigated_fold_trains_with_its_strategy_not_as_the_baselines_twin(mitigated) -> None:
