@@ -14,6 +14,7 @@ from cmrbias_dagster.lib.nnunet.mitigation import apply_mitigation, case_groups
 from cmrbias_dagster.lib.nnunet.mitigation.group_dro import WEIGHTS_SUFFIX, train_with_group_dro
 from cmrbias_dagster.lib.nnunet.mitigation.group_weights import dro_update
 from cmrbias_dagster.lib.nnunet.mitigation.hooks import (
+    average_sample_losses,
     oversample_groups,
     per_sample_losses,
     reweight_losses,
@@ -99,6 +100,24 @@ def test_reweighting_weighs_each_sample_by_its_groups_inverse_frequency(
     assert loss != pytest.approx(float(losses.mean()), rel=1e-3)
 
 
+def test_the_per_sample_control_averages_each_cases_own_loss(build_trainer) -> None:
+    """Reweighting's loss with every weight 1: the mean of the per-sample losses, which is not
+    nnU-Net's batch loss (one Dice over the whole batch)."""
+    trainer = build_trainer()
+    average_sample_losses(trainer)
+    trainer.on_train_start()
+    batch = next(trainer.dataloader_train)
+    losses = sample_losses(trainer, batch)
+    with torch.no_grad():
+        data = batch["data"].to(trainer.device)
+        target = [t.to(trainer.device) for t in batch["target"]]
+        batch_loss = float(trainer.loss(trainer.network(data), target))
+    loss = float(trainer.train_step(batch)["loss"])
+    assert loss == pytest.approx(float(losses.mean()), rel=1e-5)
+    # Small on an untrained network, whose loss is mostly cross-entropy, but above the tolerance.
+    assert abs(loss - batch_loss) > 1e-4
+
+
 def test_group_dro_shifts_weight_to_the_group_with_the_higher_loss(build_trainer, groups) -> None:
     trainer = build_trainer()
     dro = train_with_group_dro(trainer, groups, step=1.0)
@@ -130,7 +149,9 @@ def test_group_dro_resumes_with_the_weights_it_saved(build_trainer, groups) -> N
     assert dro.weights == saved
 
 
-@pytest.mark.parametrize("strategy", ["oversampling", "reweighting", "group_dro"])
+@pytest.mark.parametrize(
+    "strategy", ["oversampling", "reweighting", "group_dro", "per_sample_loss"]
+)
 def test_a_tiny_training_runs_with_each_mitigation(build_trainer, groups, strategy: str) -> None:
     trainer = build_trainer()
     apply_mitigation(trainer, Mitigation(strategy, group_dro_step=1.0), groups)

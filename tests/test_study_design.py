@@ -275,6 +275,7 @@ def _with_variant(**variant: object) -> dict:
         ({"mitigation": {"strategy": "group_dro", "group_dro_step": 1}}, "group_dro", 1),
         ({"mitigation": {"strategy": "protected_models"}}, "protected_models", 0.01),
         ({"mitigation": "cropping"}, "cropping", 10.0),
+        ({"mitigation": "per_sample_loss", "varies": "sex"}, "per_sample_loss", 0.01),
         ({"mitigation": "cropping", "crop_margin_mm": 4}, "cropping", 4),
         ({"mitigation": {"strategy": "cropping", "crop_margin_mm": 0}}, "cropping", 0),
     ],

@@ -10,7 +10,17 @@ from typing import Any
 
 from .fields import StudyDesignError, mapping_field, required_field, text_field
 
-STRATEGIES = ("none", "oversampling", "reweighting", "group_dro", "protected_models", "cropping")
+STRATEGIES = (
+    "none",
+    "oversampling",
+    "reweighting",
+    "group_dro",
+    "protected_models",
+    "cropping",
+    # A control, not a mitigation: the per-sample loss reweighting and Group DRO train with, every
+    # case weighted 1, to tell their weighting from their change of loss.
+    "per_sample_loss",
+)
 DEFAULT_GROUP_DRO_STEP = 0.01
 # The margin around the heart's box, in mm: room for the first-stage model's box to miss a little.
 DEFAULT_CROP_MARGIN_MM = 10.0

@@ -16,7 +16,11 @@ from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
 from cmrbias_dagster.lib.nnunet.mitigation.case_groups import case_groups, mitigation_stamp
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import cropped_environment
 from cmrbias_dagster.lib.nnunet.mitigation.group_dro import train_with_group_dro
-from cmrbias_dagster.lib.nnunet.mitigation.hooks import oversample_groups, reweight_losses
+from cmrbias_dagster.lib.nnunet.mitigation.hooks import (
+    average_sample_losses,
+    oversample_groups,
+    reweight_losses,
+)
 from cmrbias_dagster.lib.nnunet.mitigation.protected import group_environment, train_on_group
 
 if TYPE_CHECKING:
@@ -45,6 +49,8 @@ def apply_mitigation(
         train_with_group_dro(trainer, groups, mitigation.group_dro_step)
     elif mitigation.strategy == "protected_models":
         train_on_group(trainer, groups)
+    elif mitigation.strategy == "per_sample_loss":
+        average_sample_losses(trainer)
 
 
 def model_environments(

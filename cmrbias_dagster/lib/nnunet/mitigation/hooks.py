@@ -132,3 +132,9 @@ def reweight_losses(trainer: "nnUNetTrainer", case_groups: Mapping[str, str]) ->
 
     combine_sample_losses(trainer, weighted_mean)
     return weights
+
+
+def average_sample_losses(trainer: "nnUNetTrainer") -> None:
+    """The control of reweighting and Group DRO: each case's loss computed on its own, as they do,
+    and averaged with every case weighted 1 (nnU-Net's 2d loss takes one Dice over the batch)."""
+    combine_sample_losses(trainer, lambda keys, losses: losses.mean())
