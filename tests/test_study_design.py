@@ -383,3 +383,14 @@ def test_a_strategys_fingerprint_holds_its_own_setting_only() -> None:
     assert cropping.fingerprint() != Mitigation("cropping", crop_margin_mm=5).fingerprint()
     assert cropping.fingerprint() == Mitigation("cropping", group_dro_step=1).fingerprint()
     assert Mitigation().fingerprint() == ""
+
+
+def test_the_loss_control_design_pairs_race_black_with_the_control_at_25() -> None:
+    design = load_study_design(STUDY_YAML.parents[1] / "docs" / "study_loss_control.yaml")
+    main = load_study_design(STUDY_YAML)
+    assert design.ratios == (25,) and design.seed == main.seed
+    baseline, control = design.experiments
+    assert baseline == main.experiment("race_black")
+    assert (control.mitigation.strategy, control.varies) == ("per_sample_loss", "race_black")
+    for name in ("quick", "paper"):
+        assert design.profile(name) == main.profile(name)
