@@ -1,9 +1,10 @@
 """Bias mitigation while training a fold (docs/mitigation.md): group-balanced oversampling, loss
 reweighting and Group DRO as changes to a constructed nnUNetTrainer, each given case id -> group
-(and their control, the per-sample loss unweighted: `hooks`); protected models, one training per group (`protected`), and the routing of test subjects to them
-(`routing`); heart-region cropping's boxes and cropped dataset (`cropping`; its cascade of two
-models is lib.nnunet.cropping_cascade). The pure numbers live in `group_weights`, the case ->
-group mapping and its part of the training stamp in `case_groups`.
+(and their control, the per-sample loss unweighted: `hooks`); protected models, one training per
+group (`protected`), and the routing of test subjects to them (`routing`); heart-region cropping's
+boxes and cropped dataset (`cropping`; its cascade of two models is lib.nnunet.cropping_cascade).
+The pure numbers live in `group_weights`, the case -> group mapping and its part of the training
+stamp in `case_groups`.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
