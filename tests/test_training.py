@@ -257,3 +257,36 @@ def test_a_seeded_fold_trains_the_same_twice_on_the_cpu(planned_study, tmp_path:
     assert first.stamp == second.stamp and first.train_losses == second.train_losses
     weights = [torch.load(r.checkpoint, weights_only=False)["network_weights"] for r in results]
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_a_checkpoint_killed_mid_write_leaves_the_previous_one(tmp_path: Path) -> None:
+    """A save that dies after writing part of its file (as a SIGKILL would) leaves the previous
+    checkpoint whole; checkpoint_best.pth is still never written."""
+    from types import SimpleNamespace
+
+    from cmrbias_dagster.lib.nnunet.trainer_setup import (
+        _skip_discarded_work,
+        write_checkpoints_atomically,
+    )
+
+    def save(filename: str) -> None:
+        Path(filename).write_text("half a checkpoint")
+        if "killed" in saves:
+            raise KeyboardInterrupt
+        Path(filename).write_text(f"epoch {len(saves)}")
+
+    saves: list[str] = []
+    trainer = SimpleNamespace(save_checkpoint=save, logger=SimpleNamespace())
+    write_checkpoints_atomically(trainer)
+    _skip_discarded_work(trainer)
+    latest = tmp_path / "checkpoint_latest.pth"
+    trainer.save_checkpoint(str(latest))
+    saves.append("killed")
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_checkpoint(str(latest))
+    assert latest.read_text() == "epoch 0"
+    trainer.save_checkpoint(str(tmp_path / "checkpoint_best.pth"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint_latest.pth",
+        "checkpoint_latest.pth.partial",
+    ]

@@ -2,6 +2,7 @@
 by name (docs/nnunet_notes.md). Use inside a fresh training process (lib.nnunet.isolation)."""
 
 import json
+import os
 from typing import TYPE_CHECKING
 
 from cmrbias_dagster.lib.design.settings import TrainingSettings
@@ -47,6 +48,7 @@ def build_trainer(
         resample_segmentation_by_nearest(trainer)
     if resume:
         trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
+    write_checkpoints_atomically(trainer)  # first: the other wrappers must see the final names
     _skip_discarded_work(trainer)
     return trainer
 
@@ -64,3 +66,19 @@ def _skip_discarded_work(trainer: "nnUNetTrainer") -> None:
 
     trainer.save_checkpoint = save_unless_best
     trainer.logger.plot_progress_png = lambda output_folder: None
+
+
+def write_checkpoints_atomically(trainer: "nnUNetTrainer") -> None:
+    """Each checkpoint written beside its name and renamed into place: a training killed while
+    writing (SIGKILL, out of memory) keeps its previous checkpoint_latest.pth, which it resumes
+    from, instead of a truncated one that no resume could load. Hooks that write files beside a
+    checkpoint (Group DRO's weights) wrap this and see the final name."""
+    save_checkpoint = trainer.save_checkpoint
+
+    def save_then_rename(filename: str) -> None:
+        partial = f"{filename}.partial"
+        save_checkpoint(partial)
+        if os.path.isfile(partial):  # nothing is written while checkpointing is disabled
+            os.replace(partial, filename)
+
+    trainer.save_checkpoint = save_then_rename
