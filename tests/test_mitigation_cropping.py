@@ -14,12 +14,13 @@ import pytest
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import PredictionSettings
+from cmrbias_dagster.lib.nnunet.convergence import stored_models
 from cmrbias_dagster.lib.nnunet.cropping_cascade import predict_cropped_ensemble
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, read_result
 from cmrbias_dagster.lib.nnunet.inference import CasePrediction, predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet.mitigation import model_environments, stored_models
+from cmrbias_dagster.lib.nnunet.mitigation import model_environments
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
     HeartBox,
     crop_training_case,

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cmrbias_dagster.ensemble_routes import protected_routing, routing_metadata
-from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result
+from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result, stored_models
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
@@ -26,7 +26,7 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
 )
 from cmrbias_dagster.lib.nnunet.inference import models_of_cases, predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
-from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments, stored_models
+from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments
 from cmrbias_dagster.lib.nnunet.mitigation.protected import (
     cases_of_group,
     fold_training_groups,

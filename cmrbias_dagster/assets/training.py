@@ -11,10 +11,10 @@ import polars as pl
 from cmrbias_dagster.executors import gpu_pod_tags
 from cmrbias_dagster.fold_reports import Trained, fold_materialization, training_summary
 from cmrbias_dagster.lib.design.study import Experiment
-from cmrbias_dagster.lib.nnunet.convergence import convergence_table
+from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_models
 from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments, stored_models
+from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments
 from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.partitions import study_partitions

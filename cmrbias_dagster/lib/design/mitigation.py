@@ -77,9 +77,10 @@ def parse_mitigation(entry: Mapping[str, Any], where: str) -> Mitigation:
                 f"{where}: block 'mitigation': unknown key(s) {unknown}; "
                 f"known: strategy, {', '.join(PARAMETERS)}"
             )
-        for key in sorted(set(settings) & set(block)):
+        twice = sorted(set(settings) & set(block))
+        if twice:
             raise StudyDesignError(
-                f"{where}: '{key}' is given twice, beside and inside block 'mitigation'"
+                f"{where}: '{twice[0]}' is given twice, beside and inside block 'mitigation'"
             )
         raw = required_field(block, "strategy", f"{where}: block 'mitigation'")
         settings |= {key: block[key] for key in PARAMETERS if key in block}

@@ -9,10 +9,12 @@ from pathlib import Path
 import polars as pl
 
 from cmrbias_dagster.lib.design.settings import ConvergenceSettings
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
     RESULT_FILE,
     FoldResult,
+    fold_folder,
     read_result,
 )
 
@@ -99,6 +101,19 @@ def stored_fold_result(folder: Path) -> FoldResult | None:
     if not (folder / FINAL_CHECKPOINT).is_file() or not result_file.is_file():
         return None
     return read_result(result_file)
+
+
+def stored_models(
+    trees: Sequence[NnunetEnvironment], dataset: str, folds: Iterable[int]
+) -> list[FoldResult]:
+    """The finished models of `folds` of a partition stored in each of `trees`, tree by tree."""
+    folds = list(folds)
+    return [
+        result
+        for tree in trees
+        for fold in folds
+        if (result := stored_fold_result(fold_folder(tree, dataset, fold))) is not None
+    ]
 
 
 def convergence_table(

@@ -7,13 +7,11 @@ The pure numbers live in `group_weights`, the case -> group mapping and its part
 stamp in `case_groups`.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
-from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.fold_records import FoldResult, fold_folder
 from cmrbias_dagster.lib.nnunet.mitigation.case_groups import case_groups, mitigation_stamp
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import cropped_environment
 from cmrbias_dagster.lib.nnunet.mitigation.group_dro import train_with_group_dro
@@ -32,7 +30,6 @@ __all__ = [
     "case_groups",
     "mitigation_stamp",
     "model_environments",
-    "stored_models",
 ]
 
 
@@ -64,16 +61,3 @@ def model_environments(
     if mitigation.strategy == "cropping":
         return [env, cropped_environment(env)]
     return [env]
-
-
-def stored_models(
-    trees: Sequence[NnunetEnvironment], dataset: str, folds: Iterable[int]
-) -> list[FoldResult]:
-    """The finished models of `folds` of a partition stored in each of `trees`, tree by tree."""
-    folds = list(folds)
-    return [
-        result
-        for tree in trees
-        for fold in folds
-        if (result := stored_fold_result(fold_folder(tree, dataset, fold))) is not None
-    ]
