@@ -2,121 +2,97 @@
 on the first group's share; a gap that is the same at every share is group difficulty (or an
 under-trained model), not imbalance bias.
 
-Statistic: per test subject, the OLS slope of its DSC over the ratios (as fractions 0..1, so the
-slope is the DSC change from 0 % to 100 % share); the gap slope is the first group's mean slope
-minus the second's, which equals the slope of the mean gap over the ratios. Each subject is
-segmented by every ratio's model, so the subject is the unit: one slope per subject removes its
-own difficulty (a constant offset), and subjects are independent under the null that both groups'
-slopes come from the same distribution. The permutation test shuffles group labels among subjects
-within held-attribute strata; the models are treated as fixed, so model-to-model noise (one model
-per ratio) is not in the null. Holm families: one per class, across experiments.
+Statistic: per test subject and repeat, the OLS slope of its DSC over the ratios (as fractions
+0..1, so the slope is the DSC change from 0 % to 100 % share); the gap slope is the first group's
+mean slope minus the second's within each held-attribute stratum, averaged with the strata's sizes
+as weights, so a trend that belongs to the held attribute is not read as the groups'. One slope per
+subject removes its own difficulty; its uncertainty is two-level (two_level.py): the test subjects
+and, with repeats, the training draws (one model per ratio and repeat). Holm families: one per
+class, across experiments.
 """
-
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
-from cmrbias_dagster.lib.analysis.statistics import holm
+from cmrbias_dagster.lib.analysis.contrasts import gap_slope, subject_slopes
+from cmrbias_dagster.lib.analysis.gaps import ESTIMATE, estimate_columns, experiment_cubes
+from cmrbias_dagster.lib.analysis.two_level import (
+    TwoLevelEstimate,
+    equivalence_label,
+    holm_adjusted,
+    is_established,
+    verdict,
+)
+from cmrbias_dagster.lib.design.study import StudyDesign
 
-SUBJECT = ["experiment", "class", "subject_id", "group", "held"]
-NOTES = {
-    "share_dependent": "the first group gains on the second as its share rises: imbalance bias",
+TRENDS = {
+    "share dependent": "the first group gains on the second as its share rises: imbalance bias",
     "reverse": "the first group loses ground to the second as its share rises",
-    "constant": "no trend with the share; a non-zero gap is group difficulty or under-training, "
-    "not imbalance bias",
+    "no share dependence detected": "the test does not reject a gap that is the same at every "
+    "share; a non-zero gap may be group difficulty or under-training",
+    "equivalent": "the gap's change over the shares lies inside the equivalence margin",
 }
 SCHEMA = {
-    **dict.fromkeys(("experiment", "class", "group_a", "group_b", "verdict"), pl.Utf8),
-    **dict.fromkeys(("n_ratios", "n_a", "n_b", "ratio_low", "ratio_high"), pl.Int64),
-    **dict.fromkeys(("gap_low", "gap_high", "slope_a", "slope_b", "gap_slope"), pl.Float64),
-    **dict.fromkeys(("ci_low", "ci_high", "p_value", "p_holm"), pl.Float64),
-    "note": pl.Utf8,
+    **dict.fromkeys(("experiment", "class", "group_a", "group_b"), pl.Utf8),
+    **dict.fromkeys(("repeats", "n_ratios", "n_a", "n_b", "ratio_low", "ratio_high"), pl.Int64),
+    **dict.fromkeys(("gap_low", "gap_high", "slope_a", "slope_b"), pl.Float64),
+    **dict.fromkeys((*ESTIMATE, "p_holm"), pl.Float64),
+    **dict.fromkeys(("verdict", "trend", "note"), pl.Utf8),
 }
-
-
-def subject_slopes(scores: pl.DataFrame) -> pl.DataFrame:
-    """Per experiment, class and subject: OLS slope of DSC over the ratio as a fraction (0..1)
-    and how many ratios it rests on; subjects with fewer than two finite scores are left out."""
-    x = pl.col("ratio") / 100.0
-    return (
-        scores.filter(pl.col("dsc").is_finite())
-        .group_by(SUBJECT, maintain_order=True)
-        .agg(
-            slope=pl.cov(x, pl.col("dsc")) / x.var(),
-            n_ratios=pl.col("ratio").n_unique(),
-        )
-        .filter(pl.col("n_ratios") >= 2)
-        .sort(SUBJECT, nulls_last=True)
-    )
-
-
-def permutation_p_value(
-    values: Sequence[float],
-    first: Sequence[bool],
-    strata: Sequence[object],
-    seed: int,
-    n_permutations: int = 10_000,
-) -> float:
-    """Two-sided permutation p of mean(first) - mean(second), shuffling the group labels within
-    each stratum; (1 + extreme) / (1 + n_permutations), so never 0."""
-    y, labels = np.asarray(values, dtype=float), np.asarray(first, dtype=bool)
-    n_a, n_b = int(labels.sum()), int((~labels).sum())
-    if n_a == 0 or n_b == 0:
-        return float("nan")
-    rng = np.random.default_rng(seed)
-    shuffled = np.empty((n_permutations, y.size), dtype=bool)
-    _, stratum = np.unique(np.asarray(strata, dtype=str), return_inverse=True)
-    for s in np.unique(stratum):
-        members = np.flatnonzero(stratum == s)
-        tiled = np.tile(labels[members], (n_permutations, 1))
-        shuffled[:, members] = rng.permuted(tiled, axis=1)
-    observed = y[labels].mean() - y[~labels].mean()
-    null = shuffled @ y / n_a - (~shuffled) @ y / n_b
-    # a relative tolerance so permutations equal to the observed split count despite rounding
-    extreme = np.abs(null) >= abs(observed) * (1 - 1e-9) - 1e-12
-    return float((1 + extreme.sum()) / (1 + n_permutations))
-
-
-def bootstrap_gap_ci(
-    a: Sequence[float], b: Sequence[float], seed: int, n_resamples: int = 2000
-) -> tuple[float, float]:
-    """Percentile bootstrap 95 % CI of mean(a) - mean(b), resampling subjects within each group."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    rng = np.random.default_rng(seed)
-    means_a = x[rng.integers(0, x.size, size=(n_resamples, x.size))].mean(axis=1)
-    means_b = y[rng.integers(0, y.size, size=(n_resamples, y.size))].mean(axis=1)
-    low, high = np.quantile(means_a - means_b, [0.025, 0.975])
-    return float(low), float(high)
 
 
 def ratio_dependence_table(
-    scores: pl.DataFrame, group_order: Mapping[str, Sequence[str]], seed: int
+    scores: pl.DataFrame, design: StudyDesign, margin: float
 ) -> pl.DataFrame:
-    """Per experiment and class: the gap slope, its bootstrap CI, the within-held-strata
-    permutation p (Holm across experiments per class), the gaps at the lowest and highest ratio
-    and a verdict. Experiments with fewer than two evaluated ratios have no row."""
-    slopes, finite = subject_slopes(scores), scores.filter(pl.col("dsc").is_finite())
+    """Per base experiment and class: the gap slope's two-level estimate (`estimate`), CI, p,
+    Holm p across experiments per class, the gaps at the lowest and highest ratio, the verdict and
+    the trend it reads as. Experiments with fewer than two evaluated ratios have no row."""
     rows = []
-    for (experiment, name), part in slopes.group_by("experiment", "class", maintain_order=True):
-        cell = finite.filter((pl.col("experiment") == experiment) & (pl.col("class") == name))
-        row = _row(part, cell, group_order[experiment], seed)
-        if row:
-            rows.append({"experiment": experiment, "class": name, **row})
+    for experiment, name, cube in experiment_cubes(scores, design):
+        if len(cube.ratios) < 2 or cube.first.all() or not cube.first.any():
+            continue
+        slopes = subject_slopes(cube)
+        rows.append(
+            {
+                "experiment": experiment.base,
+                "class": name,
+                "group_a": experiment.groups[0],
+                "group_b": experiment.groups[1],
+                "n_ratios": len(cube.ratios),
+                "n_a": int(cube.first.sum()),
+                "n_b": int((~cube.first).sum()),
+                "ratio_low": cube.ratios[0],
+                "ratio_high": cube.ratios[-1],
+                "gap_low": _mean_gap(cube.dsc[0], cube.first),
+                "gap_high": _mean_gap(cube.dsc[-1], cube.first),
+                "slope_a": float(np.nanmean(slopes[:, cube.first])),
+                "slope_b": float(np.nanmean(slopes[:, ~cube.first])),
+                "estimate": gap_slope(cube, design.seed),
+            }
+        )
     if not rows:
         return pl.DataFrame(schema=SCHEMA)
-    table = pl.DataFrame(rows).sort("class", "experiment")
-    adjusted = pl.concat(
-        part.with_columns(p_holm=pl.Series(holm(part["p_value"].to_list())))
-        for _, part in table.group_by("class", maintain_order=True)
-    )
-    verdicts = [_verdict(p, slope) for p, slope in adjusted.select("p_holm", "gap_slope").rows()]
-    return (
-        adjusted.with_columns(verdict=pl.Series(verdicts, dtype=pl.Utf8))
-        .with_columns(note=pl.col("verdict").replace_strict(NOTES))
-        .select(list(SCHEMA))
-        .sort("experiment", "class")
-    )
+    by_class: dict[str, list[dict]] = {}
+    for row in rows:
+        by_class.setdefault(row["class"], []).append(row)
+    for family in by_class.values():
+        for row, p_holm in zip(family, holm_adjusted([r["estimate"] for r in family]), strict=True):
+            estimate: TwoLevelEstimate = row.pop("estimate")
+            said = verdict(estimate, p_holm, margin)
+            trend = share_trend(said, estimate.estimate, margin)
+            row |= {"repeats": estimate.repeats, **estimate_columns(estimate), "p_holm": p_holm}
+            row |= {"verdict": said, "trend": trend, "note": TRENDS[trend]}
+    return pl.DataFrame(rows, schema=SCHEMA).sort("experiment", "class")
+
+
+def share_trend(said: str, slope: float, margin: float) -> str:
+    """The verdict read as a trend: `share dependent` or `reverse` when established (by the
+    slope's sign), `equivalent` inside the margin, else `no share dependence detected`."""
+    if is_established(said):
+        return "share dependent" if slope > 0 else "reverse"
+    if said.startswith(equivalence_label(margin)):
+        return "equivalent"
+    return "no share dependence detected"
 
 
 def single_ratio_experiments(scores: pl.DataFrame) -> list[str]:
@@ -125,44 +101,6 @@ def single_ratio_experiments(scores: pl.DataFrame) -> list[str]:
     return sorted(counts.filter(pl.col("ratio") < 2)["experiment"])
 
 
-def _row(slopes: pl.DataFrame, cell: pl.DataFrame, groups: Sequence[str], seed: int) -> dict:
-    """One experiment x class; empty with fewer than two ratios or a group without subjects."""
-    first, second = groups
-    ratios = sorted(cell["ratio"].unique())
-    a, b = slopes.filter(pl.col("group") == first), slopes.filter(pl.col("group") == second)
-    if len(ratios) < 2 or a.is_empty() or b.is_empty():
-        return {}
-    tested = pl.concat([a, b])
-    strata = tested["held"].fill_null("")
-    low, high = bootstrap_gap_ci(a["slope"], b["slope"], seed)
-    return {
-        "group_a": first,
-        "group_b": second,
-        "n_ratios": len(ratios),
-        "n_a": a.height,
-        "n_b": b.height,
-        "ratio_low": ratios[0],
-        "ratio_high": ratios[-1],
-        "gap_low": _gap(cell, ratios[0], first, second),
-        "gap_high": _gap(cell, ratios[-1], first, second),
-        "slope_a": a["slope"].mean(),
-        "slope_b": b["slope"].mean(),
-        "gap_slope": a["slope"].mean() - b["slope"].mean(),
-        "ci_low": low,
-        "ci_high": high,
-        "p_value": permutation_p_value(tested["slope"], tested["group"] == first, strata, seed),
-    }
-
-
-def _gap(cell: pl.DataFrame, ratio: int, first: str, second: str) -> float:
-    at = cell.filter(pl.col("ratio") == ratio)
-    mean = {g: at.filter(pl.col("group") == g)["dsc"].mean() for g in (first, second)}
-    return mean[first] - mean[second]
-
-
-def _verdict(p_holm: float, gap_slope: float) -> str:
-    if p_holm <= 0.05 and gap_slope > 0:
-        return "share_dependent"
-    if p_holm <= 0.05 and gap_slope < 0:
-        return "reverse"
-    return "constant"
+def _mean_gap(values: np.ndarray, first: np.ndarray) -> float:
+    """Mean over repeats and subjects of the first group minus the second's, at one ratio."""
+    return float(np.nanmean(values[:, first]) - np.nanmean(values[:, ~first]))
