@@ -112,7 +112,9 @@ class PredictionSettings(_Block):
 
     block = "prediction"
     mirroring: StrictBool = True
-    tile_step_size: Annotated[StrictFloat, Field(gt=0, le=1)] = 0.5
+    tile_step_size: Annotated[StrictFloat, Field(gt=0, le=1, description="must lie in (0, 1]")] = (
+        0.5
+    )
     threads: Threads = None
 
 

@@ -154,25 +154,20 @@ def load_synthetic_cohort(path: Path, profile: str) -> tuple[SyntheticCohortSett
     """Profile `profile`'s synthetic_cohort block and the design's seed, from the same read of
     the file as `load_study_design` but without checking the rest of the design: the cohort
     generator runs before a study's experiments and sizes need to be written."""
-    where = _file_version(path)[0]
-    top = _read(*_file_version(path))
-    if not isinstance(top, Mapping):
-        raise StudyDesignError(f"{where}: expected a mapping, got {type(top).__name__}")
+    version = _file_version(path)
+    where, top = version[0], _read(*version)
+    top = top if isinstance(top, Mapping) else {}
     profiles = top.get("profiles") or {}
     if profile not in profiles:
         raise StudyDesignError(f"{where}: unknown profile {profile!r}; known: {sorted(profiles)}")
-    if "seed" not in top:
-        raise StudyDesignError(f"{where}: missing required field 'seed'")
+    seed = top.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise StudyDesignError(f"{where}: field 'seed' must be an integer, got {seed!r}")
     block = (profiles[profile] or {}).get("synthetic_cohort")
     if block is None:
         raise StudyDesignError(f"{where}: profile {profile!r} has no synthetic_cohort block")
-    seed = typed(_DesignFile, {**top, "ratios": [0], "experiments": {}, "profiles": {}}, where).seed
-    return typed(
-        SyntheticCohortSettings,
-        block,
-        f"{where}: profile {profile!r}: block 'synthetic_cohort'",
-        "synthetic_cohort setting",
-    ), seed
+    where = f"{where}: profile {profile!r}: block 'synthetic_cohort'"
+    return typed(SyntheticCohortSettings, block, where, "synthetic_cohort setting"), seed
 
 
 def _file_version(path: Path) -> tuple[str, int, int]:
