@@ -8,25 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, cohort_is_complete, write_cohort
-from cmrbias_dagster.lib.design.settings import SyntheticCohortSettings
+from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, load_synthetic_cohort
 
 
 def cohort_spec_from_study(study_path: Path, profile: str) -> CohortSpec:
-    """Read `profiles.<profile>.synthetic_cohort` and the top-level seed from a study YAML."""
-    study = yaml.safe_load(Path(study_path).read_text())
-    profiles = study.get("profiles") or {}
-    if profile not in profiles:
-        raise ValueError(f"{study_path}: no profile {profile!r}; profiles are {sorted(profiles)}")
-    block = profiles[profile].get("synthetic_cohort")
-    if block is None:
-        raise ValueError(f"{study_path}: profiles.{profile} has no synthetic_cohort block")
-    if "seed" not in study:
-        raise ValueError(f"{study_path}: no top-level seed")
-    # Typed as the code location types it, so a misspelt key fails here too, by name.
-    return CohortSpec.from_mapping(SyntheticCohortSettings.from_mapping(block), seed=study["seed"])
+    """The cohort of `profiles.<profile>.synthetic_cohort`, seeded by the design's seed; typed
+    as the code location types it, so a misspelt key fails here too, by name."""
+    settings, seed = load_synthetic_cohort(study_path, profile)
+    return CohortSpec.from_mapping(settings, seed=seed)
 
 
 def generate_cohort(args: argparse.Namespace) -> int:
@@ -55,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     cohort = commands.add_parser("generate-cohort", help="write the embedded synthetic cohort")
     cohort.add_argument("--profile", required=True, help="profile in the study YAML, e.g. quick")
     cohort.add_argument("--out", required=True, type=Path, help="cohort folder to write")
-    cohort.add_argument("--study", type=Path, default=Path("data/study.yaml"))
+    cohort.add_argument("--study", type=Path, default=DEFAULT_STUDY_FILE)
     cohort.add_argument("--force", action="store_true", help="replace a complete cohort")
     cohort.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     cohort.set_defaults(handler=generate_cohort)

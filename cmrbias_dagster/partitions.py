@@ -9,8 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.lib.design.study import load_study_design
-from cmrbias_dagster.resources.study import DEFAULT_STUDY_FILE
+from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, load_study_design
 
 
 def study_file() -> Path:

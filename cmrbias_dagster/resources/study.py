@@ -11,11 +11,15 @@ import dagster as dg
 
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import StudyDesign, StudyDesignError, load_study_design
+from cmrbias_dagster.lib.design.study import (
+    DEFAULT_STUDY_FILE,
+    StudyDesign,
+    StudyDesignError,
+    load_study_design,
+)
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, dataset_name, stable_dataset_id
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_STUDY_FILE = PROJECT_ROOT / "data" / "study.yaml"
 DEFAULT_WORK_DIR = PROJECT_ROOT / "data" / "work"
 
 

@@ -5,12 +5,13 @@ settings, written in data/study.yaml as `mitigation: oversampling` or as a block
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from .fields import StudyDesignError, mapping_field, required_field, text_field
+from pydantic import Field
 
-STRATEGIES = (
+from .fields import Number, StudyDesignError, design_model, typed
+
+Strategy = Literal[
     "none",
     "oversampling",
     "reweighting",
@@ -20,7 +21,8 @@ STRATEGIES = (
     # A control, not a mitigation: the per-sample loss reweighting and Group DRO train with, every
     # case weighted 1, to tell their weighting from their change of loss.
     "per_sample_loss",
-)
+]
+STRATEGIES: tuple[str, ...] = Strategy.__args__
 DEFAULT_GROUP_DRO_STEP = 0.01
 # The margin around the heart's box, in mm: room for the first-stage model's box to miss a little.
 DEFAULT_CROP_MARGIN_MM = 10.0
@@ -30,24 +32,21 @@ PARAMETERS = {"group_dro_step": "group_dro", "crop_margin_mm": "cropping"}
 EXPERIMENT_KEYS = ("mitigation", *PARAMETERS, "varies")
 
 
-@dataclass(frozen=True)
+@design_model
 class Mitigation:
     """How a fold's training counters the imbalance of its groups; `none` trains as nnU-Net does."""
 
-    strategy: str = "none"
+    strategy: Annotated[Strategy, Field(description=f"must be one of {', '.join(STRATEGIES)}")] = (
+        "none"
+    )
     # Group DRO's step on the group weights: q_g <- q_g exp(step * loss_g) (Sagawa et al. 2020).
-    group_dro_step: float = DEFAULT_GROUP_DRO_STEP
+    group_dro_step: Annotated[Number, Field(gt=0, description="must be a positive number")] = (
+        DEFAULT_GROUP_DRO_STEP
+    )
     # Cropping: the margin added on each side of the heart's in-plane box.
-    crop_margin_mm: float = DEFAULT_CROP_MARGIN_MM
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"mitigation must be one of {STRATEGIES}, got {self.strategy!r}")
-        step, margin = self.group_dro_step, self.crop_margin_mm
-        if isinstance(step, bool) or not isinstance(step, int | float) or not step > 0:
-            raise ValueError(f"'group_dro_step' must be a positive number, got {step!r}")
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin >= 0:
-            raise ValueError(f"'crop_margin_mm' must be a number >= 0, got {margin!r}")
+    crop_margin_mm: Annotated[Number, Field(ge=0, description="must be a number >= 0")] = (
+        DEFAULT_CROP_MARGIN_MM
+    )
 
     @property
     def active(self) -> bool:
@@ -67,24 +66,26 @@ class Mitigation:
 def parse_mitigation(entry: Mapping[str, Any], where: str) -> Mitigation:
     """The experiment entry's mitigation: a strategy name (with its setting beside it) or a
     block; an unknown strategy, an unknown key or another strategy's setting is refused."""
-    raw = entry.get("mitigation", "none")
+    strategy = entry.get("mitigation", "none")
     settings = {key: entry[key] for key in PARAMETERS if key in entry}
-    if isinstance(raw, Mapping):
-        block = mapping_field(raw, f"{where}: block 'mitigation'")
-        unknown = sorted(set(block) - {"strategy", *PARAMETERS})
-        if unknown:
-            raise StudyDesignError(
-                f"{where}: block 'mitigation': unknown key(s) {unknown}; "
-                f"known: strategy, {', '.join(PARAMETERS)}"
-            )
-        twice = sorted(set(settings) & set(block))
+    if isinstance(strategy, Mapping):
+        block = f"{where}: block 'mitigation'"
+        if "strategy" not in strategy:
+            raise StudyDesignError(f"{block}: missing required field 'strategy'")
+        twice = sorted(set(settings) & set(strategy))
         if twice:
             raise StudyDesignError(
                 f"{where}: '{twice[0]}' is given twice, beside and inside block 'mitigation'"
             )
-        raw = required_field(block, "strategy", f"{where}: block 'mitigation'")
-        settings |= {key: block[key] for key in PARAMETERS if key in block}
-    strategy = text_field(raw, "mitigation", where)
+        # Refuses unknown keys of the block, naming them.
+        typed(Mitigation, strategy, block, "key")
+        settings |= {key: strategy[key] for key in PARAMETERS if key in strategy}
+        strategy = strategy["strategy"]
+    # The file's key is `mitigation`, the model's `strategy`: checked here to name the file's.
+    if not isinstance(strategy, str) or not strategy:
+        raise StudyDesignError(
+            f"{where}: field 'mitigation' must be a non-empty string, got {strategy!r}"
+        )
     if strategy not in STRATEGIES:
         raise StudyDesignError(
             f"{where}: field 'mitigation' must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
@@ -94,7 +95,4 @@ def parse_mitigation(entry: Mapping[str, Any], where: str) -> Mitigation:
             raise StudyDesignError(
                 f"{where}: '{key}' applies to mitigation '{PARAMETERS[key]}' only, not {strategy!r}"
             )
-    try:
-        return Mitigation(strategy, **settings)
-    except ValueError as error:
-        raise StudyDesignError(f"{where}: {error}") from None
+    return typed(Mitigation, {"strategy": strategy, **settings}, where)

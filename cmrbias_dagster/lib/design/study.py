@@ -6,22 +6,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import AfterValidator, Field, StrictInt
 
-from .fields import (
-    StudyDesignError,
-    integer_field,
-    mapping_field,
-    pair_field,
-    ratios_field,
-    required_field,
-    text_field,
-)
+from .fields import StudyDesignError, Text, design_model, typed
 from .mitigation import EXPERIMENT_KEYS, Mitigation, parse_mitigation
 from .profile import Profile, parse_profile
+from .settings import SyntheticCohortSettings
 
+# The design a code location, the CLI and the benchmarks read unless told another file.
+DEFAULT_STUDY_FILE = Path(__file__).resolve().parents[3] / "data" / "study.yaml"
 # Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
 _EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COMPARISON_KEYS = ("attribute", "groups", "held_attribute", "held_values")
@@ -30,25 +26,60 @@ _COMPARISON_KEYS = ("attribute", "groups", "held_attribute", "held_values")
 REPEAT_SEED_STEP = 1000
 
 
-@dataclass(frozen=True)
+def _two_distinct(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(values) != 2 or len(set(values)) != 2:
+        raise ValueError("must list two distinct values")
+    return values
+
+
+Pair = Annotated[
+    tuple[Text, ...],
+    AfterValidator(_two_distinct),
+    Field(description="must list two distinct values"),
+]
+
+
+def _ratios(ratios: tuple[int, ...]) -> tuple[int, ...]:
+    if any(not 0 <= ratio <= 100 for ratio in ratios):
+        raise ValueError("must lie in [0, 100]")
+    if list(ratios) != sorted(set(ratios)):
+        raise ValueError("must be unique and ascending")
+    return ratios
+
+
+@design_model
 class Experiment:
+    """One comparison of two groups, as its entry under `experiments:` writes it."""
+
     name: str
-    attribute: str
-    groups: tuple[str, str]
+    attribute: Text
+    groups: Pair
     # Optional: a cohort such as ACDC has one attribute only (pathology) and nothing to hold.
-    held_attribute: str | None = None
-    held_values: tuple[str, str] | None = None
+    held_attribute: Text | None = None
+    held_values: Pair | None = None
     mitigation: Mitigation = Mitigation()
     # The experiment this one is a training variant of (same comparison, same training sets).
-    varies: str | None = None
+    varies: Text | None = None
     # Repeated draws: repeat 1 keeps the file's name, repeat r > 1 is `<base>_r<r>`; `base` is
     # the file's name (empty here means this experiment's own name).
-    repeat: int = 1
+    repeat: StrictInt = 1
     base: str = ""
 
     def __post_init__(self) -> None:
         if not self.base:
             object.__setattr__(self, "base", self.name)
+        held, values = self.held_attribute, self.held_values
+        if held is None and values is not None:
+            raise ValueError(
+                "field 'held_values' needs 'held_attribute' (the attribute they belong to)"
+            )
+        if held is not None and held == self.attribute:
+            raise ValueError("field 'held_attribute' must differ from 'attribute'")
+        if held is not None and values is None:
+            raise ValueError(
+                f"field 'held_attribute' {held!r} needs 'held_values' listing the two values "
+                "kept 50/50 (or leave out both to hold nothing)"
+            )
 
     @property
     def strata(self) -> tuple[tuple[str, str | None], ...]:
@@ -101,55 +132,83 @@ class StudyDesign:
         raise StudyDesignError(f"unknown profile {name!r}; known: {known}")
 
 
-def load_study_design(path: Path) -> StudyDesign:
-    """Read and validate the study design YAML file at `path`: once per process, and again only
-    when the file changes."""
-    path = Path(path)
-    return _load_cached(str(path), path.stat().st_mtime_ns, path.stat().st_size)
+@design_model
+class _DesignFile:
+    """The top level of the file; its experiments and profiles are typed entry by entry."""
+
+    seed: StrictInt
+    ratios: Annotated[tuple[StrictInt, ...], Field(min_length=1), AfterValidator(_ratios)]
+    experiments: dict[Any, Any]
+    profiles: dict[Any, Any]
+    # Draws per experiment: every experiment is drawn and trained `repeats` times.
+    repeats: Annotated[StrictInt, Field(ge=1)] = 1
+
+
+def load_study_design(path: Path = DEFAULT_STUDY_FILE) -> StudyDesign:
+    """Read and validate the study design YAML file at `path`: once per process (whatever name
+    reaches the file), and again only when the file changes."""
+    return _parsed(*_file_version(path))
+
+
+def load_synthetic_cohort(path: Path, profile: str) -> tuple[SyntheticCohortSettings, int]:
+    """Profile `profile`'s synthetic_cohort block and the design's seed, from the same read of
+    the file as `load_study_design` but without checking the rest of the design: the cohort
+    generator runs before a study's experiments and sizes need to be written."""
+    version = _file_version(path)
+    where, top = version[0], _read(*version)
+    top = top if isinstance(top, Mapping) else {}
+    profiles = top.get("profiles") or {}
+    if profile not in profiles:
+        raise StudyDesignError(f"{where}: unknown profile {profile!r}; known: {sorted(profiles)}")
+    seed = top.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise StudyDesignError(f"{where}: field 'seed' must be an integer, got {seed!r}")
+    block = (profiles[profile] or {}).get("synthetic_cohort")
+    if block is None:
+        raise StudyDesignError(f"{where}: profile {profile!r} has no synthetic_cohort block")
+    where = f"{where}: profile {profile!r}: block 'synthetic_cohort'"
+    return typed(SyntheticCohortSettings, block, where, "synthetic_cohort setting"), seed
+
+
+def _file_version(path: Path) -> tuple[str, int, int]:
+    """The file's resolved path, modification time and size: the key of the caches below."""
+    resolved = Path(path).resolve()
+    status = resolved.stat()
+    return str(resolved), status.st_mtime_ns, status.st_size
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cached(path: str, modified_ns: int, size: int) -> StudyDesign:
+def _read(path: str, modified_ns: int, size: int) -> Any:
     with open(path, encoding="utf-8") as handle:
-        mapping = yaml.safe_load(handle)
-    return parse_study_design(mapping, source=path)
+        return yaml.safe_load(handle)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, modified_ns: int, size: int) -> StudyDesign:
+    return parse_study_design(_read(path, modified_ns, size), source=path)
 
 
 def parse_study_design(mapping: Mapping[str, Any], source: str = "study design") -> StudyDesign:
     """Validate a parsed study design mapping; errors name `source`, the entry and the field."""
-    top = mapping_field(mapping, source)
-    seed = integer_field(required_field(top, "seed", source), "seed", source)
-    ratios = ratios_field(required_field(top, "ratios", source), source)
-    experiments = mapping_field(
-        required_field(top, "experiments", source), f"{source}: field 'experiments'"
-    )
-    profiles = mapping_field(required_field(top, "profiles", source), f"{source}: field 'profiles'")
-    repeats = repeats_field(top.get("repeats", 1), source)
-    if not experiments or not profiles:
+    top = typed(_DesignFile, mapping, source)
+    if not top.experiments or not top.profiles:
         raise StudyDesignError(
             f"{source}: 'experiments' and 'profiles' must each list at least one"
         )
-    parsed = tuple(_experiment(name, raw, source) for name, raw in experiments.items())
+    parsed = tuple(_experiment(name, raw, source) for name, raw in top.experiments.items())
     _check_variants(parsed, source)
     # Sizes must suit the strictest experiment: one with a held attribute halves every group.
     per_group = 2 if any(experiment.held_attribute for experiment in parsed) else 1
     return StudyDesign(
-        seed=seed,
-        ratios=ratios,
-        experiments=repeat_experiments(parsed, repeats, source),
+        seed=top.seed,
+        ratios=top.ratios,
+        experiments=repeat_experiments(parsed, top.repeats, source),
         profiles=tuple(
-            parse_profile(name, raw, ratios, per_group, source) for name, raw in profiles.items()
+            parse_profile(name, raw, top.ratios, per_group, source)
+            for name, raw in top.profiles.items()
         ),
-        repeats=repeats,
+        repeats=top.repeats,
     )
-
-
-def repeats_field(raw: Any, source: str) -> int:
-    """The top-level `repeats`: draws per experiment, an integer >= 1."""
-    repeats = integer_field(raw, "repeats", source)
-    if repeats < 1:
-        raise StudyDesignError(f"{source}: field 'repeats' must be at least 1, got {repeats}")
-    return repeats
 
 
 def repeat_experiments(
@@ -185,46 +244,15 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
     where = f"{source}: experiment {name!r}"
     if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
         raise StudyDesignError(f"{where}: name must match {_EXPERIMENT_NAME.pattern}")
-    entry = mapping_field(raw, where)
+    if not isinstance(raw, Mapping):
+        raise StudyDesignError(f"{where}: expected a mapping, got {type(raw).__name__}")
     # A misspelt `mitigation` must not quietly train an unmitigated twin.
-    unknown = sorted(set(entry) - {*_COMPARISON_KEYS, *EXPERIMENT_KEYS})
+    unknown = sorted(set(raw) - {*_COMPARISON_KEYS, *EXPERIMENT_KEYS})
     if unknown:
         known = ", ".join((*_COMPARISON_KEYS, *EXPERIMENT_KEYS))
         raise StudyDesignError(f"{where}: unknown field(s) {unknown}; known: {known}")
-    varies = entry.get("varies")
-    variant = {
-        "mitigation": parse_mitigation(entry, where),
-        "varies": None if varies is None else text_field(varies, "varies", where),
-    }
-    return replace(_comparison(name, entry, where), **variant)
-
-
-def _comparison(name: str, entry: Mapping[str, Any], where: str) -> Experiment:
-    attribute = text_field(required_field(entry, "attribute", where), "attribute", where)
-    groups = pair_field(required_field(entry, "groups", where), "groups", where)
-    # Absent and null (`held_attribute:` left empty) both mean: nothing is held.
-    held_attribute, held_values = entry.get("held_attribute"), entry.get("held_values")
-    if held_attribute is None and held_values is None:
-        return Experiment(name=name, attribute=attribute, groups=groups)
-    if held_attribute is None:
-        raise StudyDesignError(
-            f"{where}: field 'held_values' needs 'held_attribute' (the attribute they belong to)"
-        )
-    held_attribute = text_field(held_attribute, "held_attribute", where)
-    if attribute == held_attribute:
-        raise StudyDesignError(f"{where}: field 'held_attribute' must differ from 'attribute'")
-    if held_values is None:
-        raise StudyDesignError(
-            f"{where}: field 'held_attribute' {held_attribute!r} needs 'held_values' listing the "
-            "two values kept 50/50 (or leave out both to hold nothing)"
-        )
-    return Experiment(
-        name=name,
-        attribute=attribute,
-        groups=groups,
-        held_attribute=held_attribute,
-        held_values=pair_field(held_values, "held_values", where),
-    )
+    comparison = {key: raw[key] for key in (*_COMPARISON_KEYS, "varies") if key in raw}
+    return typed(Experiment, comparison, where, name=name, mitigation=parse_mitigation(raw, where))
 
 
 def _check_variants(experiments: tuple[Experiment, ...], source: str) -> None:
