@@ -15,7 +15,6 @@ import pytest
 
 from cmrbias_dagster.automation.in_process import training_split_members
 from cmrbias_dagster.lib.partitioned_tables import ROWS_FILE, read_partitions
-from cmrbias_dagster.partitions import experiment_of_study_partition
 from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
 from tests.partition_writer import COLUMNS, PARTITIONS, scores, write_rounds
 
@@ -75,7 +74,6 @@ def drawn_test_set(context: dg.AssetExecutionContext) -> pl.DataFrame:
 @dg.asset(
     partitions_def=PARTITIONS,
     metadata=COLUMNS,
-    ins={"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)},
 )
 def training_split(
     context: dg.AssetExecutionContext, config: Draw, test_set: pl.DataFrame
