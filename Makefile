@@ -15,11 +15,12 @@ export nnUNet_def_n_proc ?= 2
 
 install: $(STAMP)
 
-# Torch first, pinned by constraints.txt, so pip keeps the CPU build on CPU machines instead of
-# pulling a multi-GB CUDA build; on a GPU machine the same pin resolves to PyPI's CUDA build.
-$(STAMP): pyproject.toml constraints.txt
+# Torch first, at constraints.txt's version: without an NVIDIA driver the CPU build from PyTorch's
+# CPU index (the default index's build when that cannot be reached), with one PyPI's (CUDA) build;
+# pip keeps it when installing the project. TORCH_BUILD=cpu|default overrides the detection.
+$(STAMP): pyproject.toml constraints.txt scripts/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt torch
+	scripts/install_torch.sh $(PY) constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 

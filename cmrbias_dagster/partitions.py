@@ -25,9 +25,8 @@ ratio_partitions = dg.StaticPartitionsDefinition([str(r) for r in STUDY_DESIGN.r
 study_partitions = dg.MultiPartitionsDefinition(
     {"experiment": experiment_partitions, "ratio": ratio_partitions}
 )
-experiment_of_study_partition = dg.MultiToSingleDimensionPartitionMapping(
-    partition_dimension_name="experiment"
-)
+# An asset partitioned by experiment feeds each experiment x ratio partition of its experiment:
+# Dagster infers that mapping from the shared `experiment` dimension, so no asset declares it.
 
 
 def experiment_and_ratio(partition_key: str) -> tuple[str, int]:

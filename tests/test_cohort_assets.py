@@ -83,7 +83,7 @@ def test_manifest_reloads_through_io_manager(tmp_path: Path, resources: dict[str
         instance=dg.DagsterInstance.ephemeral(),
     )
     loaded = dg.materialize(
-        [dg.SourceAsset("subject_manifest"), cohort.cohort_characteristics],
+        [dg.AssetSpec("subject_manifest"), cohort.cohort_characteristics],
         resources=resources,
         instance=dg.DagsterInstance.ephemeral(),
     )

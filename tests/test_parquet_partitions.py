@@ -1,9 +1,11 @@
 """Partitioned tables as one Parquet file per partition: concurrent writers lose nothing, a
 re-materialised partition replaces its rows, and the DuckDB file's readers see what they saw."""
 
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +15,6 @@ import pytest
 
 from cmrbias_dagster.automation.in_process import training_split_members
 from cmrbias_dagster.lib.partitioned_tables import ROWS_FILE, read_partitions
-from cmrbias_dagster.partitions import experiment_of_study_partition
 from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
 from tests.partition_writer import COLUMNS, PARTITIONS, scores, write_rounds
 
@@ -73,7 +74,6 @@ def drawn_test_set(context: dg.AssetExecutionContext) -> pl.DataFrame:
 @dg.asset(
     partitions_def=PARTITIONS,
     metadata=COLUMNS,
-    ins={"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)},
 )
 def training_split(
     context: dg.AssetExecutionContext, config: Draw, test_set: pl.DataFrame
@@ -154,3 +154,30 @@ def test_a_table_never_stored_is_named_and_missing_partitions_are_no_rows(
     folder = tmp_path / "t_partitions"
     empty = read_partitions(folder, "scores", [folder / "scores" / "absent" / ROWS_FILE])
     assert empty.is_empty() and empty.columns == ["experiment", "ratio", "round", "value"]
+
+
+@pytest.mark.parametrize("relocate", [shutil.move, shutil.copytree], ids=["moved", "copied"])
+def test_the_views_follow_a_moved_or_copied_folder_when_it_is_opened(
+    tmp_path: Path, relocate: Callable[[Path, Path], object]
+) -> None:
+    old, new = tmp_path / "old" / "work", tmp_path / "new" / "work"
+    for key, rows in (("race|25", 3), ("sex|50", 2)):
+        write_rounds(str(old / "tables.duckdb"), key, rounds=1, rows=rows)
+    new.parent.mkdir()
+    relocate(old, new)
+    if old.exists():  # a copy: the original changes afterwards, which the copy must not show
+        write_rounds(str(old / "tables.duckdb"), "race|25", rounds=1, rows=7)
+    else:
+        with pytest.raises(duckdb.IOException, match="No files found"):
+            query(new / "tables.duckdb", "select * from cmrbias.scores")
+
+    DuckDBPolarsTables(database=str(new / "tables.duckdb"), schema="cmrbias").create_io_manager(
+        None
+    )
+    stored = query(
+        new / "tables.duckdb",
+        "select experiment, count(*) n from cmrbias.scores group by all order by all",
+    )
+    assert stored.rows() == [("race", 3), ("sex", 2)]
+    view = query(new / "tables.duckdb", "select sql from duckdb_views() where view_name = 'scores'")
+    assert str(new.resolve()) in view["sql"].item() and str(old) not in view["sql"].item()

@@ -13,17 +13,15 @@ from cmrbias_dagster.lib.evaluation import predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
 from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overlay_png
-from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
+from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
 from cmrbias_dagster.resources.study import StudyPartition
 
-TEST_SET = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
 # What both tables share: one DuckDB table per partition, read from the ensemble's predictions.
 FROM_PREDICTIONS = {
     "partitions_def": study_partitions,
     "group_name": "evaluation",
     "kinds": {"polars", "duckdb"},
-    "ins": TEST_SET,
     "deps": [dg.AssetKey("ensemble_prediction")],
     "metadata": {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}},
 }
@@ -36,7 +34,6 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
         partitions_def=study_partitions,
         group_name="evaluation",
         kinds={"nnunet", "pytorch"},
-        ins=TEST_SET,
         deps=[dg.AssetKey(f"fold_{fold}_checkpoint") for fold in range(n_folds)],
         check_specs=[
             dg.AssetCheckSpec(

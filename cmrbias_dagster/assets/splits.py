@@ -9,11 +9,7 @@ from cmrbias_dagster.lib.outputs import markdown_table, table_version
 from cmrbias_dagster.lib.splits import checks as split_checks
 from cmrbias_dagster.lib.splits.folds import assign_folds, nnunet_splits
 from cmrbias_dagster.lib.splits.sampling import draw_test_set, draw_training_split
-from cmrbias_dagster.partitions import (
-    experiment_of_study_partition,
-    experiment_partitions,
-    study_partitions,
-)
+from cmrbias_dagster.partitions import experiment_partitions, study_partitions
 from cmrbias_dagster.resources import StudyResource
 
 STUDY_PARTITION_COLUMNS = {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}}
@@ -34,15 +30,15 @@ def _versioned(drawn: pl.DataFrame, manifest: pl.DataFrame) -> dg.DataVersion:
 )
 def test_set(
     context: dg.AssetExecutionContext, subject_manifest: pl.DataFrame, study: StudyResource
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The fixed test set of an experiment: 50/50 on the attribute and on the held attribute (if
     any), drawn first."""
     design, settings = study.design(), study.settings()
     experiment = design.experiment(context.partition_key)
     drawn = draw_test_set(subject_manifest, experiment, settings.test_size, design.seed)
     counts = split_checks.stratum_table(drawn)
-    yield dg.Output(
-        drawn,
+    yield dg.MaterializeResult(
+        value=drawn,
         data_version=_versioned(drawn, subject_manifest),
         metadata={
             "subjects": drawn.height,
@@ -61,7 +57,6 @@ def test_set(
     group_name="splits",
     kinds={"polars", "duckdb"},
     metadata=STUDY_PARTITION_COLUMNS,
-    ins={"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)},
     check_specs=[
         dg.AssetCheckSpec("ratio_and_balance_exact", asset="training_split", blocking=True),
         dg.AssetCheckSpec("disjoint_from_test_set", asset="training_split", blocking=True),
@@ -72,7 +67,7 @@ def training_split(
     subject_manifest: pl.DataFrame,
     test_set: pl.DataFrame,
     study: StudyResource,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The training subjects at one ratio: exact group counts, held attribute (if any) 50/50 per
     group."""
     design, settings = study.design(), study.settings()
@@ -88,8 +83,8 @@ def training_split(
     )
     mismatches = split_checks.count_mismatches(drawn, experiment, ratio, settings.train_size)
     shared = split_checks.overlap(drawn, test_set)
-    yield dg.Output(
-        drawn,
+    yield dg.MaterializeResult(
+        value=drawn,
         data_version=_versioned(drawn, subject_manifest),
         metadata={
             "subjects": drawn.height,
@@ -117,7 +112,7 @@ def training_split(
 )
 def cv_folds(
     context: dg.AssetExecutionContext, training_split: pl.DataFrame, study: StudyResource
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Cross-validation folds grouped by subject (ED and ES together), stratified by group and
     held value (by group alone when nothing is held). The profile's first `trained_folds` are
     trained and ensembled."""
@@ -126,8 +121,8 @@ def cv_folds(
     folds = assign_folds(training_split, settings.folds, study.design().draw_seed(experiment))
     problems = split_checks.fold_problems(folds, nnunet_splits(folds))
     per_fold = folds.group_by("fold", "group").len("subjects").sort("fold", "group")
-    yield dg.Output(
-        folds,
+    yield dg.MaterializeResult(
+        value=folds,
         data_version=dg.DataVersion(table_version(folds, ["subject_id", "fold"])),
         metadata={
             "folds": settings.folds,

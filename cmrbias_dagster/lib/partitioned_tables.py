@@ -39,18 +39,35 @@ def read_partitions(folder: Path, table: str, files: Iterable[Path]) -> pl.DataF
     return pl.DataFrame(schema=pl.read_parquet_schema(stored))
 
 
+def has_partitions(folder: Path, table: str) -> bool:
+    """Whether any partition of `table` is stored under `folder` (DuckDB views need one)."""
+    return next((folder / table).glob(f"**/{ROWS_FILE}"), None) is not None
+
+
 def table_files_glob(folder: Path, table: str) -> str:
     """The glob that matches every partition file of `table`, and never a temporary one."""
     return str(folder.resolve() / table / "**" / ROWS_FILE)
 
 
+def _glob_literal(folder: Path, table: str) -> str:
+    """The table's files glob as a quoted SQL string literal."""
+    return "'" + table_files_glob(folder, table).replace("'", "''") + "'"
+
+
 def view_sql(schema: str, table: str, folder: Path) -> str:
     """A DuckDB view over every stored partition; a partition written later shows at once."""
-    files = table_files_glob(folder, table).replace("'", "''")
     return (
         f"create or replace view {schema}.{table} as select * from "
-        f"read_parquet('{files}', hive_partitioning = false, union_by_name = true)"
+        f"read_parquet({_glob_literal(folder, table)}, hive_partitioning = false, "
+        "union_by_name = true)"
     )
+
+
+def view_reads_another_folder(stored_sql: str, table: str, folder: Path) -> bool:
+    """Whether a stored view made by `view_sql` reads `table`'s partition files from a folder
+    other than `folder` (the files were moved or copied since); other views never do."""
+    made_by_view_sql = f"/{table}/**/{ROWS_FILE}'" in stored_sql
+    return made_by_view_sql and _glob_literal(folder, table) not in stored_sql
 
 
 def split_by_partition(

@@ -1,6 +1,7 @@
 """The I/O manager for Polars tables: one DuckDB file that users open and query, where an empty
 table stays an empty table. A partitioned asset's rows are Parquet files, one per partition, with
-a view in that file (`parquet_partitions`); an unpartitioned asset is a table in it.
+a view in that file (`parquet_partitions`), re-pointed when the folder has moved since; an
+unpartitioned asset is a table in it.
 
 Runs that share the file take turns: two runs writing it at once make DuckDB refuse one of them
 (a write-write conflict between threads of one process, a file lock between processes), so every
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+import duckdb
 import polars as pl
 from dagster import InputContext, IOManager, OutputContext
 from dagster_duckdb import DuckDBIOManager
@@ -61,6 +64,10 @@ class DuckDBPolarsTables(DuckDBIOManager):
         lock_file = Path(f"{self.database}.lock")
         folder = Path(self.partitions_folder or partitions_folder_of(Path(self.database)))
         catalog = ViewCatalog(self.database, self.schema_, folder, lock_file)
+        try:
+            catalog.follow_folder()
+        except duckdb.IOException as busy:  # e.g. a user's DuckDB shell holds the file
+            dg.get_dagster_logger().warning(f"views in {self.database} not re-pointed: {busy}")
         return ParquetPartitions(duckdb_tables(self.database, self.schema_), catalog)
 
     @staticmethod

@@ -4,7 +4,8 @@ Pods of a cluster write their partitions at the same time onto a shared volume, 
 are not to be trusted and DuckDB allows one writer: so a partition's rows never pass through the
 DuckDB file. Only the view (`<schema>.<table>`, a line of SQL) is written there, under the lock;
 when the file stays busy that write is skipped with a warning: no rows are lost, and the view,
-once created, shows every partition file written later without being touched.
+once created, shows every partition file written later without being touched. Opening the
+tables where the folder has moved re-points the views at it.
 """
 
 import time
@@ -50,6 +51,27 @@ class ViewCatalog:
                         files.write_partition(rows, path)
                 connection.execute(f"drop table {self.schema}.{table}")
             connection.execute(files.view_sql(self.schema, table, self.folder))
+
+    def follow_folder(self) -> list[str]:
+        """Re-point at `folder` the views that read their partition files elsewhere, as they do
+        after `data/work` was moved or copied (a view stores an absolute path, so that it reads
+        from any working directory); returns the tables re-pointed."""
+        if not Path(self.database).exists():
+            return []
+        with exclusive(self.lock_file), connected(self.database) as connection:
+            views = connection.execute(
+                "select view_name, sql from duckdb_views() where schema_name = ? and not internal",
+                [self.schema],
+            ).fetchall()
+            moved = [
+                table
+                for table, sql in views
+                if files.view_reads_another_folder(sql, table, self.folder)
+                and files.has_partitions(self.folder, table)
+            ]
+            for table in moved:
+                connection.execute(files.view_sql(self.schema, table, self.folder))
+        return moved
 
 
 @contextmanager

@@ -12,8 +12,9 @@ def training_progress_channel(context: dg.AssetExecutionContext) -> Iterator[Map
     """Open a Pipes session for the step; yields the environment variables the fresh process
     needs to reach it. Messages are read from a temporary file as the process writes them, and
     the rest when the block ends."""
+    # The op context: Dagster reads `run_id` from the one given, deprecated on the asset context.
     with dg.open_pipes_session(
-        context=context,
+        context=context.op_execution_context,
         context_injector=dg.PipesEnvContextInjector(),
         message_reader=dg.PipesTempFileMessageReader(),
     ) as session:
