@@ -9,10 +9,12 @@ import polars as pl
 
 from cmrbias_dagster.lib.analysis import (
     comparisons,
+    gaps,
     mitigation,
     ratio_dependence,
     repeats,
     result_tables,
+    strategy_effects,
 )
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.resources import StudyResource
@@ -127,11 +129,25 @@ def fairness_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Out
 
 
 @dg.asset(**ANALYSIS)
+def gap_verdicts(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """The study's verdict on every between-group gap: per base experiment (its repeats pooled),
+    ratio and class, the median gap's two-level estimate (training draws and test subjects), 95 %
+    CI, Holm p per experiment and verdict: established, not established or equivalent within the
+    design's margin (docs/study.md, "Verdicts")."""
+    design = study.design()
+    table = gaps.gap_table(subject_scores, design, design.equivalence_margin)
+    overall = table.filter(pl.col("class") == "overall").select(gaps.SUMMARY)
+    return exported(study, table, "gap_verdicts", overall=markdown_table(overall))
+
+
+@dg.asset(**ANALYSIS)
 def ratio_dependence_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Does the between-group gap move with the training share? Per-subject DSC slopes over the
-    ratios, a permutation test within held strata, Holm per class and a verdict."""
+    ratios, the gap slope within held strata with two-level uncertainty, Holm per class, the
+    verdict and the trend it reads as."""
+    design = study.design()
     table = ratio_dependence.ratio_dependence_table(
-        subject_scores, study.design().group_order(), seed=study.design().seed
+        subject_scores, design, design.equivalence_margin
     )
     untested = ratio_dependence.single_ratio_experiments(subject_scores)
     notes = {"fewer_than_two_ratios": ", ".join(untested)} if untested else {}
@@ -162,12 +178,27 @@ def mitigation_comparison(subject_scores: pl.DataFrame, study: StudyResource) ->
 
 
 @dg.asset(**ANALYSIS)
-def repeat_summary(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
-    """Repeated draws (`repeats` in the design): per base experiment, ratio and group, the median
-    and spread over repeats of each repeat's median overall DSC, the per-repeat gaps and whether
-    the gap holds across draws (docs/study.md, "Repeated draws")."""
+def mitigation_effects(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """What each strategy does, tested: per mitigated experiment and ratio, the paired change
+    (variant minus baseline, same test subjects, repeat against repeat) of each group's median
+    DSC and of the gap, with two-level CIs, Holm p and whether it narrows the gap."""
     design = study.design()
-    table = repeats.repeat_summary(subject_scores, design)
+    table = strategy_effects.strategy_effect_table(
+        subject_scores, design, design.equivalence_margin
+    )
+    summary = table.select(strategy_effects.SUMMARY)
+    return exported(study, table, "mitigation_effects", summary=markdown_table(summary))
+
+
+@dg.asset(**ANALYSIS)
+def repeat_summary(
+    subject_scores: pl.DataFrame, gap_verdicts: pl.DataFrame, study: StudyResource
+) -> dg.Output:
+    """Repeated draws (`repeats` in the design): per base experiment, ratio and group, the median
+    and spread over repeats of each repeat's median overall DSC, the per-repeat gaps and the
+    overall gap's two-level verdict (docs/study.md, "Repeated draws")."""
+    design = study.design()
+    table = repeats.repeat_summary(subject_scores, gap_verdicts, design)
     shown = table.select(repeats.SUMMARY)
     draws = f"{design.repeats} draw(s) per experiment"
     return exported(study, table, "repeat_summary", summary=markdown_table(shown), design=draws)

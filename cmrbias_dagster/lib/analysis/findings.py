@@ -1,134 +1,125 @@
-"""The study's findings in words: each experiment's group gap by training ratio, and its test;
-with repeated draws, whether each gap holds across them (a gap is called established only when
-`repeat_summary` says so), and with one draw, that every gap rests on it."""
+"""The study's findings: a headline table (each experiment's group medians by ratio, the gap with
+its two-level 95 % CI and verdict, and the share dependence) and one bullet per experiment, in the
+verdict vocabulary of two_level.py (established, not established, equivalent within the margin;
+with one training draw, every verdict says that training noise is not included)."""
 
 import polars as pl
 
-from cmrbias_dagster.lib.analysis.repeats import SCHEMA
+from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW, is_established
 from cmrbias_dagster.lib.design.study import StudyDesign
 
-ONE_DRAW = (
-    "Each gap above rests on one training draw per experiment and ratio (repeats: 1): whether it "
-    'holds for another draw is untested (docs/study.md, "Repeated draws").'
-)
+TREND_WORDS = {
+    "share dependent": "the gap moves with the training share (imbalance bias)",
+    "reverse": "the gap moves against the training share",
+    "equivalent": "the gap's change over the shares is inside the equivalence margin",
+    "no share dependence detected": "no share dependence detected",
+}
 
 
-def group_gaps(median_table: pl.DataFrame, comparisons: pl.DataFrame) -> pl.DataFrame:
-    """Per experiment and ratio: both groups' median overall DSC, the gap (first minus second
-    group) and the Mann-Whitney U p-value (raw and Holm) with stars."""
-    overall = median_table.filter(pl.col("class") == "overall")
-    tests = comparisons.filter(pl.col("class") == "overall")
-    first = overall.join(
-        tests.select("experiment", "ratio", "group_a", "group_b", "p_value", "p_holm", "stars"),
-        left_on=["experiment", "ratio", "group"],
-        right_on=["experiment", "ratio", "group_a"],
-    ).rename({"median_dsc": "median_a"})
-    second = overall.select(
-        "experiment",
-        "ratio",
-        pl.col("group").alias("group_b"),
-        pl.col("median_dsc").alias("median_b"),
-    )
+def points(value: float) -> str:
+    """A DSC difference in points (hundredths), signed."""
+    return f"{100 * value:+.1f}"
+
+
+def gap_cell(row: dict) -> str:
+    """`-2.4 [-3.1, -1.7] established`: the gap in points, its CI and the verdict without the
+    one-draw caveat (the table says it once)."""
+    verdict = row["verdict"].replace(f" ({ONE_DRAW})", "")
     return (
-        first.join(second, on=["experiment", "ratio", "group_b"])
-        .select(
-            "experiment",
-            "ratio",
-            pl.col("group").alias("group_a"),
-            "group_b",
-            "median_a",
-            "median_b",
-            (pl.col("median_a") - pl.col("median_b")).alias("gap"),
-            "p_value",
-            "p_holm",
-            "stars",
-        )
-        .sort("experiment", "ratio")
+        f"{points(row['estimate'])} [{points(row['ci_low'])}, {points(row['ci_high'])}] {verdict}"
     )
+
+
+def headline_table(gap_verdicts: pl.DataFrame, ratio_dependence: pl.DataFrame) -> pl.DataFrame:
+    """Per base experiment three rows (the first group's median overall DSC, the second's, and the
+    gap with CI and verdict), one column per evaluated ratio, and the share dependence."""
+    overall = gap_verdicts.filter(pl.col("class") == "overall").sort("experiment", "ratio")
+    ratios = sorted(overall["ratio"].unique().to_list())
+    rows = []
+    for (experiment,), part in overall.group_by("experiment", maintain_order=True):
+        by_ratio = {row["ratio"]: row for row in part.iter_rows(named=True)}
+        first = part.row(0, named=True)
+        lines = {
+            first["group_a"]: lambda r: f"{r['median_a']:.3f}",
+            first["group_b"]: lambda r: f"{r['median_b']:.3f}",
+            "gap (points) [95 % CI] verdict": gap_cell,
+        }
+        for index, (label, cell) in enumerate(lines.items()):
+            rows.append(
+                {
+                    "experiment": "" if index else experiment,
+                    "row": label,
+                    **{f"{r} %": cell(by_ratio[r]) if r in by_ratio else "" for r in ratios},
+                    "share dependence": "",
+                }
+            )
+        rows[-1]["share dependence"] = share_cell(ratio_dependence, experiment)
+    return pl.DataFrame(rows)
+
+
+def share_cell(ratio_dependence: pl.DataFrame, experiment: str) -> str:
+    """`share dependent, +3.5 [+2.1, +4.9]`: the overall gap slope's trend, estimate and CI."""
+    rows = ratio_dependence.filter(
+        (pl.col("experiment") == experiment) & (pl.col("class") == "overall")
+    )
+    if rows.is_empty():
+        return "needs two ratios"
+    row = rows.row(0, named=True)
+    interval = f"[{points(row['ci_low'])}, {points(row['ci_high'])}]"
+    return f"{row['trend']}, {points(row['estimate'])} {interval}"
 
 
 def study_findings(
-    median_table: pl.DataFrame,
-    comparisons: pl.DataFrame,
+    gap_verdicts: pl.DataFrame,
     design: StudyDesign,
     ratio_dependence: pl.DataFrame | None = None,
     convergence: pl.DataFrame | None = None,
-    repeat_summary: pl.DataFrame | None = None,
 ) -> list[str]:
-    """One paragraph per experiment: the first group's median DSC at the lowest and highest share
-    it was evaluated at; where the groups differ significantly (Mann-Whitney U, Holm-adjusted
-    p <= 0.05 within the experiment) and, with repeats, whether each such gap is established
-    across them (`repeat_summary`'s verdict; a base experiment's paragraph lists every ratio's);
-    whether the gap moves with the share (ratio_dependence's overall row); and whether every
-    model of the experiment passed the convergence check. With one draw, a last sentence says
-    that each gap rests on it."""
-    gaps = group_gaps(median_table, comparisons)
-    verdicts = repeat_summary if repeat_summary is not None else pl.DataFrame(schema=SCHEMA)
-    sentences = []
-    for experiment in design.experiments:
-        rows = gaps.filter(pl.col("experiment") == experiment.name).sort("ratio")
-        replication = verdicts.filter(pl.col("experiment") == experiment.base)
+    """One bullet per base experiment: the first group's median DSC at the lowest and highest
+    share evaluated, where its gap is established (with CIs) and where not, whether the gap moves
+    with the share, and the models' convergence records; last, with one draw, the caveat."""
+    overall = gap_verdicts.filter(pl.col("class") == "overall")
+    bullets = []
+    for experiment in (e for e in design.experiments if e.repeat == 1):
+        rows = overall.filter(pl.col("experiment") == experiment.name).sort("ratio")
         if rows.is_empty():
-            sentences.append(f"{experiment.name}: not evaluated yet.")
+            bullets.append(f"{experiment.name}: not evaluated yet.")
             continue
         low, high = rows.row(0, named=True), rows.row(-1, named=True)
-        where = significant_ratios(rows, replication if design.repeats > 1 else None)
-        sentence = (
+        bullet = (
             f"{experiment.name}: {low['group_a']} median DSC {low['median_a']:.3f} at "
             f"{low['ratio']} % {low['group_a']} in training (vs {low['median_b']:.3f} for "
-            f"{low['group_b']}) and {high['median_a']:.3f} at {high['ratio']} %; the groups "
-            f"differ significantly at {where}."
+            f"{low['group_b']}) and {high['median_a']:.3f} at {high['ratio']} % "
+            f"(vs {high['median_b']:.3f}). {gap_sentence(rows)}"
         )
-        if design.repeats > 1 and experiment.repeat == 1:
-            sentence += " " + replication_sentence(replication, design.repeats)
         if ratio_dependence is not None:
-            sentence += " " + share_sentence(ratio_dependence, experiment.name)
+            bullet += " " + share_sentence(ratio_dependence, experiment.name)
         if convergence is not None:
-            sentence += " " + convergence_sentence(convergence, experiment.name)
-        sentences.append(sentence)
-    if design.repeats == 1 and not gaps.is_empty():
-        sentences.append(ONE_DRAW)
-    return sentences
+            bullet += " " + convergence_sentence(convergence, experiment.name)
+        bullets.append(bullet)
+    if design.repeats == 1 and not overall.is_empty():
+        bullets.append(
+            f"Every verdict above rests on one training draw per experiment and ratio "
+            f"({ONE_DRAW}): a gap of a few tenths of a point can move across the line from one "
+            'draw to the next; `repeats: 3` or more measures it (docs/study.md, "Verdicts").'
+        )
+    return bullets
 
 
-def significant_ratios(rows: pl.DataFrame, replication: pl.DataFrame | None) -> str:
-    """The ratios where the groups differ (Holm p <= 0.05) with stars and p, each with whether
-    the gap is established across repeats when `replication` (repeat_summary rows) is given."""
-    significant = rows.filter(pl.col("p_holm") <= 0.05)
-    where = [
-        f"{r} % ({s}, Holm p={p:.2g}"
-        + ("" if replication is None else f"; {replication_phrase(replication, r)}")
-        + ")"
-        for r, s, p in significant.select("ratio", "stars", "p_holm").iter_rows()
-    ]
-    return ", ".join(where) or "no ratio"
-
-
-def replication_phrase(replication: pl.DataFrame, ratio: int) -> str:
-    """Whether a base experiment's gap at `ratio` is established across its repeats, from its
-    `repeat_summary` rows; established only on that verdict."""
-    rows = replication.filter(pl.col("ratio") == ratio)
-    if rows.is_empty():
-        return "not established across repeats: no repeat_summary verdict yet"
-    row = rows.row(0, named=True)
-    if row["verdict"] == "established":
-        return f"established across {row['repeats']} repeats"
-    return (
-        f"not established across repeats: {row['verdict']}, "
-        f"{row['significant_repeats']} of {row['repeats']} evaluated repeats significant"
-    )
-
-
-def replication_sentence(replication: pl.DataFrame, repeats: int) -> str:
-    """Each ratio of a base experiment grouped by its verdict over the repeats."""
-    if replication.is_empty():
-        return f"Whether the gaps hold across the {repeats} draws needs repeat_summary."
-    by_verdict = replication.sort("ratio").group_by("verdict", maintain_order=True).agg("ratio")
-    parts = "; ".join(
-        f"{verdict} at {', '.join(f'{r} %' for r in ratios)}"
-        for verdict, ratios in by_verdict.iter_rows()
-    )
-    return f"Verdict across the {repeats} draws (repeat_summary): {parts}."
+def gap_sentence(rows: pl.DataFrame) -> str:
+    """Where the gap (first minus second group, points, 95 % CI) is established and where not."""
+    parts = {True: [], False: []}
+    for row in rows.iter_rows(named=True):
+        parts[is_established(row["verdict"])].append(
+            f"{row['ratio']} % ({points(row['estimate'])} [{points(row['ci_low'])}, "
+            f"{points(row['ci_high'])}])"
+        )
+    established = ", ".join(parts[True]) or "no ratio"
+    sentence = f"Gap established at {established}"
+    if parts[False]:
+        sentence += f"; not established at {', '.join(parts[False])}"
+    repeats = rows["repeats"].max()
+    return sentence + f" ({repeats} training draw{'s' if repeats > 1 else ''})."
 
 
 def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
@@ -139,30 +130,24 @@ def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
     if rows.is_empty():
         return "Whether the gap moves with the share needs at least two evaluated ratios."
     row = rows.row(0, named=True)
-    trend = (
-        f"gap slope {100 * row['gap_slope']:+.1f} DSC points from 0 to 100 % share "
-        f"(95 % CI {100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f}, "
-        f"Holm p={row['p_holm']:.2g})"
+    return (
+        f"Share dependence: {TREND_WORDS[row['trend']]}; gap slope {points(row['estimate'])} "
+        f"points from 0 to 100 % share (95 % CI {points(row['ci_low'])} to "
+        f"{points(row['ci_high'])}, Holm p={row['p_holm']:.2g})."
     )
-    verdicts = {
-        "share_dependent": "The gap moves with the training share: imbalance bias",
-        "reverse": "The gap moves against the training share",
-        "constant": "The gap does not move with the training share, so it is not imbalance "
-        "bias (a harder group, or under-trained models)",
-    }
-    return f"{verdicts[row['verdict']]}; {trend}."
 
 
 def convergence_sentence(convergence: pl.DataFrame, experiment: str) -> str:
-    """Whether every model of the experiment passed the convergence check."""
+    """How many of the experiment's models reached a plateau under their schedule (the
+    `converged` check): a passed check says the curve flattened, not that training was enough."""
     models = convergence.filter(pl.col("experiment") == experiment)
     if models.is_empty():
         return "No model of this experiment has a convergence record."
     failed = models.filter(~pl.col("passed"))
     if failed.is_empty():
-        return f"All {models.height} models passed the convergence check."
+        return f"All {models.height} models' curves reached a plateau under their schedule."
     which = ", ".join(f"{r} % fold {f}" for r, f in failed.select("ratio", "fold").iter_rows())
     return (
-        f"{failed.height} of {models.height} models did not pass the convergence check "
-        f"({which}): its gaps may reflect under-training."
+        f"{failed.height} of {models.height} models' curves had not reached a plateau "
+        f"({which}): their gaps may reflect under-training."
     )

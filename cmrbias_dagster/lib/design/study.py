@@ -93,6 +93,10 @@ class Experiment:
         return f"{label}, {self.held_attribute}={held}" if self.held_attribute else label
 
 
+# One DSC point: below the ~1-point group gaps the study reads, above the model noise's 0.2-0.3.
+DEFAULT_EQUIVALENCE_MARGIN = 0.01
+
+
 @dataclass(frozen=True)
 class StudyDesign:
     seed: int
@@ -101,6 +105,8 @@ class StudyDesign:
     profiles: tuple[Profile, ...]
     # Draws per experiment of the file; `experiments` holds every repeat (repeat_experiments).
     repeats: int = 1
+    # A difference whose 95 % CI lies inside +-margin (DSC) is called equivalent (two_level.py).
+    equivalence_margin: float = DEFAULT_EQUIVALENCE_MARGIN
 
     @property
     def experiment_names(self) -> list[str]:
@@ -142,6 +148,7 @@ class _DesignFile:
     profiles: dict[Any, Any]
     # Draws per experiment: every experiment is drawn and trained `repeats` times.
     repeats: Annotated[StrictInt, Field(ge=1)] = 1
+    equivalence_margin: Annotated[float, Field(gt=0, lt=1)] = DEFAULT_EQUIVALENCE_MARGIN
 
 
 def load_study_design(path: Path = DEFAULT_STUDY_FILE) -> StudyDesign:
@@ -208,6 +215,7 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
             for name, raw in top.profiles.items()
         ),
         repeats=top.repeats,
+        equivalence_margin=top.equivalence_margin,
     )
 
 

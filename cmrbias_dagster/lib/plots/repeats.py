@@ -6,6 +6,7 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.plots.dsc import training_ratio_label
 from cmrbias_dagster.lib.plots.fairness import RATIO_TICKS
 from cmrbias_dagster.lib.plots.panels import SMALL_FONT, group_colour, panel_grid
@@ -13,7 +14,7 @@ from cmrbias_dagster.lib.plots.panels import SMALL_FONT, group_colour, panel_gri
 COLUMNS = 3
 # Each group's points are shifted this far along the ratio axis so their bars do not overlap.
 DODGE = 1.5
-VERDICT_COLOURS = {"established": "black", "not replicated": "#b03030"}
+VERDICT_COLOURS = {"established": "black", "not established": "#b03030"}
 
 
 def repeat_figure(summary: pl.DataFrame, repeats: int) -> Figure:
@@ -70,17 +71,17 @@ def _draw_experiment(axis: Axes, rows: pl.DataFrame) -> None:
         rows["max_b"].fill_null(rows["median_b"]).to_numpy(),
     )
     for ratio, top, verdict in zip(ratios, tops, rows["verdict"], strict=True):
-        if verdict == "one draw":
+        if ONE_DRAW in verdict:
             continue
         axis.annotate(
-            verdict.replace(" ", "\n"),
+            verdict.replace(" ", "\n", 1),
             (ratio, top),
             xytext=(0, 6),
             textcoords="offset points",
             ha="center",
             va="bottom",
             fontsize=SMALL_FONT - 1,
-            color=VERDICT_COLOURS.get(verdict, "grey"),
+            color=VERDICT_COLOURS.get(verdict, "#3060b0"),
         )
     axis.margins(y=0.3)
     axis.set_title(f"{first['experiment']}: {groups[0]} vs {groups[1]}")
