@@ -2,9 +2,10 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .fields import StudyDesignError, integer_field, mapping_field, required_field
+from .parallelism import AUTO
 from .settings import (
     ConvergenceSettings,
     PlanEdits,
@@ -24,8 +25,9 @@ class Profile:
     folds: int
     # The first `trained_folds` cross-validation folds are trained and ensembled (all by default).
     trained_folds: int
-    # Partitions `make study` runs at once, and nnU-Net steps at once on a CPU-only machine.
-    parallel_runs: int = 1
+    # Partitions `make study` runs at once, and nnU-Net steps at once on a CPU-only machine;
+    # `auto`: from this machine's cores and memory (parallelism.resolve_parallel_runs).
+    parallel_runs: int | Literal["auto"] = 1
     nnunet: PlanEdits = PlanEdits()
     training: TrainingSettings = TrainingSettings()
     convergence: ConvergenceSettings = ConvergenceSettings()
@@ -62,11 +64,7 @@ def parse_profile(
             f"{where}: field 'trained_folds' must be between 1 and 'folds' ({sizes['folds']}), "
             f"got {sizes['trained_folds']}"
         )
-    sizes["parallel_runs"] = integer_field(entry.get("parallel_runs", 1), "parallel_runs", where)
-    if sizes["parallel_runs"] < 1:
-        raise StudyDesignError(
-            f"{where}: field 'parallel_runs' must be at least 1, got {sizes['parallel_runs']}"
-        )
+    sizes["parallel_runs"] = _parallel_runs(entry.get("parallel_runs", 1), where)
     train_size = sizes["train_size"]
     for ratio in ratios:
         first, remainder = divmod(train_size * ratio, 100)
@@ -83,6 +81,18 @@ def parse_profile(
         raise StudyDesignError(f"{where}: unknown field(s) {unknown}; known: {known}")
     blocks = {block: _block(entry, block, parse, where) for block, parse in BLOCKS.items()}
     return Profile(name=str(name), **blocks, **sizes)
+
+
+def _parallel_runs(raw: Any, where: str) -> int | Literal["auto"]:
+    if raw == AUTO:
+        return AUTO
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise StudyDesignError(
+            f"{where}: field 'parallel_runs' must be an integer or {AUTO!r}, got {raw!r}"
+        )
+    if raw < 1:
+        raise StudyDesignError(f"{where}: field 'parallel_runs' must be at least 1, got {raw}")
+    return raw
 
 
 BLOCKS: dict[str, Callable[[Any], Any]] = {
