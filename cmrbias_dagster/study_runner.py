@@ -254,13 +254,14 @@ def _in_worker_processes(
                 start_next()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """`cmrbias study`'s options (also `python -m cmrbias_dagster.study_runner`)."""
-    parser = argparse.ArgumentParser(
-        prog="cmrbias study",
-        description="Run the whole study on the profile CMRBIAS_PROFILE names (default quick): "
-        "every job for every partition, recorded in DAGSTER_HOME for the UI.",
-    )
+DESCRIPTION = (
+    "Run the whole study on the profile CMRBIAS_PROFILE names (default quick): every job for "
+    "every partition, recorded in DAGSTER_HOME for the UI, with a progress display."
+)
+
+
+def add_study_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`cmrbias study`'s options (also `python -m cmrbias_dagster.study_runner`'s)."""
     parser.add_argument(
         "--parallel-runs",
         help="partitions at once: a number, or auto (from the usable cores and memory); "
@@ -275,8 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` (--help prints the options and starts nothing) and run the study."""
+    parser = argparse.ArgumentParser(prog="cmrbias study", description=DESCRIPTION)
+    return run(add_study_options(parser).parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     """Run the study with a progress display; returns the exit status."""
-    args = build_parser().parse_args(argv)
     from cmrbias_dagster.lib.design.parallelism import resolve_parallel_runs
     from cmrbias_dagster.partitions import STUDY_DESIGN
 
