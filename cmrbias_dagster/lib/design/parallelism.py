@@ -9,8 +9,9 @@ from typing import Literal
 AUTO: Literal["auto"] = "auto"
 
 # Resident memory one partition run needs: its runner worker (Dagster and the code location loaded,
-# ~0.6 GB) plus its quick nnU-Net training process at its peak (~1.2 GB), rounded up with a margin.
-# Measured from /proc on the 2-core CI machine during `make study` (BENCHMARKS.md, "Parallel runs").
+# 0.60 GB) plus its quick nnU-Net training process at its peak (0.71 GB), 1.3 GB, rounded up for
+# prediction and evaluation. RSS sampled from /proc every 2 s during a quick `make study` on the
+# 2-core CI machine (BENCHMARKS.md, "Parallel runs").
 MEMORY_PER_RUN_BYTES = 2 * 1024**3
 
 
