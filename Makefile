@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml constraints.txt scripts/install_torch.sh
 cohort: $(STAMP)
 	$(PY) -m cmrbias_dagster.cli generate-cohort --profile $(PROFILE) --out $(COHORT)
 
+# Progress on the terminal, each run's full output in the log folder it names (`cmrbias study --help`).
 study: cohort
-	$(PY) -m cmrbias_dagster.study_runner
+	$(VENV)/bin/cmrbias study
 
 # The Debian packages the tests need (chromium, postgresql): installed when missing and this is root
 # with apt-get, otherwise make stops, naming them and the command to run.
@@ -38,10 +39,10 @@ system-packages:
 test: system-packages $(STAMP)
 	$(PY) -m pytest -q
 
-# The fold steps' pool limit follows the training resource's slots (docs/scaling.md).
+# Fails the runs of killed processes, frees their pool slots, sets the pool limit to the training
+# resource's slots (docs/scaling.md), then starts `dagster dev`.
 ui: $(STAMP)
-	$(PY) -m cmrbias_dagster.training_pool
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $(PORT)
+	$(VENV)/bin/cmrbias ui --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -6,7 +6,8 @@ profile's `parallel_runs` at a time) with DAGSTER_HOME, CMRBIAS_WORK_DIR and CMR
 pointing into that folder, so the project's own `.dagster_home` and `data/` are never touched.
 Prints the runner's lines as they come, then the cohort time, the time of each job summed over its
 partitions (more than its wall time when partitions run side by side), and the total.
-Run: python -m bench.quick_study [--profile quick] [--keep DIR]   (quick: ~26 min on 2 cores)
+Run: python -m bench.quick_study [--profile quick] [--keep DIR] [--parallel-runs N|auto]
+(quick: ~26 min on 2 cores). `auto` against a number: one call each, on the same machine.
 """
 
 import argparse
@@ -66,7 +67,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    parser.add_argument("--parallel-runs", help="N or auto (default: the profile's)")
     args = parser.parse_args()
+    runner = [sys.executable, "-m", "cmrbias_dagster.study_runner"]
+    runner += ["--parallel-runs", args.parallel_runs] if args.parallel_runs else []
     folder = args.keep or Path(tempfile.mkdtemp(prefix="cmrbias-study-"))
     environment = study_environment(args.profile, folder)
     runner_lines: list[str] = []
@@ -80,11 +84,12 @@ def main() -> None:
     generate += ["--profile", args.profile, "--out", str(folder / "cohort"), "--workers", "2"]
     try:
         cohort = timed(generate, environment, show)
-        study = timed([sys.executable, "-m", "cmrbias_dagster.study_runner"], environment, show)
+        study = timed(runner, environment, show)
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
     print(f"\n[quick_study] profile {args.profile}, {os.cpu_count()} CPU cores")
+    print(f"  {next((line for line in runner_lines if 'parallel_runs' in line), '')}")
     print(f"  cohort generation      {cohort:7.1f} s")
     for job, seconds in job_seconds(runner_lines).items():
         print(f"  {job:<22} {seconds:7.1f} s")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from cmrbias_dagster import pool_wait
 from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
@@ -23,6 +24,9 @@ from cmrbias_dagster.partitions import (
 from cmrbias_dagster.resources import build_resources
 
 PROFILE = os.environ.get("CMRBIAS_PROFILE", "quick")
+# Every process that executes runs of this code location loads it: there a step waiting for the
+# training pool sleeps instead of spinning a core (pool_wait.py).
+pool_wait.install()
 
 cohort_job = dg.define_asset_job(
     "cohort_job",

@@ -3,10 +3,18 @@ resource's slots, so that a fold step waiting for a device shows in the UI as wa
 slot instead of running while it waits for a device lease.
 
 `make study` sets the limit before its runs; `make ui` sets it before starting the UI
-(`python -m cmrbias_dagster.training_pool`). Without a daemon nothing frees the slots of a run
-that ended without freeing them (a killed process): `free_slots_of_ended_runs` does, for runs
-the instance records as finished.
+(`python -m cmrbias_dagster.training_pool`). A run the study runner starts carries the tag
+`RUNNER_PROCESS_TAG` (host, pid and start time of the process that executes it); a run still
+recorded as going on whose process is gone (SIGKILL, Ctrl-C, a crash, a machine that slept) is
+marked failed by `fail_runs_of_dead_processes` at the start of both, and
+`free_slots_of_ended_runs` frees the pool slots still held by finished runs, so a killed study
+never blocks the next. Runs launched from the UI are watched by Dagster's run monitoring
+(.dagster_home/dagster.yaml) while the UI's daemon runs.
 """
+
+import os
+import socket
+from pathlib import Path
 
 import dagster as dg
 
@@ -36,6 +44,52 @@ def free_slots_of_ended_runs(instance: dg.DagsterInstance) -> list[str]:
     return ended
 
 
+RUNNER_PROCESS_TAG = "cmrbias/runner_process"
+# A run recorded as going on: its process may have died without telling the instance.
+GOING_ON = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def process_identity(pid: int | None = None) -> str:
+    """`host:pid:start` of a process (this one by default); the start time tells a reused pid
+    from the process that had it."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def process_is_gone(identity: str) -> bool:
+    """Whether the process `process_identity` described has ended; a process of another host is
+    never called gone (this one cannot see it)."""
+    host, pid, start = identity.rsplit(":", 2)
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # another user's process: alive, unless the pid was reused
+    return _start_time(int(pid)) != start
+
+
+def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every run the study runner started that is recorded as going on but whose
+    process is gone, and free its pool slots; returns those runs' ids."""
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=GOING_ON)):
+        identity = run.tags.get(RUNNER_PROCESS_TAG)
+        if identity and process_is_gone(identity):
+            message = f"the process that executed this run ({identity}) is gone"
+            instance.report_run_failed(run, message)
+            failed.append(run.run_id)
+    free_slots_of_ended_runs(instance)
+    return failed
+
+
 def pool_steps(job: dg.JobDefinition) -> int:
     """How many of a job's steps claim the training pool (a partition run's fold steps)."""
     return sum(1 for node in job.graph.nodes if node.definition.pool == TRAINING_POOL)
@@ -46,13 +100,29 @@ def _has_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
     return run is None or run.is_finished
 
 
+def _start_time(pid: int) -> str:
+    """The process's start in clock ticks since boot (/proc), or "" where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def prepare_instance(instance: dg.DagsterInstance, training: TrainingResource) -> str:
+    """Fail the runs of dead processes, free ended runs' slots and set the pool's limit; returns
+    a line that says what was done."""
+    failed = fail_runs_of_dead_processes(instance)
+    limit = set_training_pool_limit(instance, training)
+    dead = f"; marked {len(failed)} runs of dead processes failed" if failed else ""
+    return f"[pool] {TRAINING_POOL}: {limit} fold steps at once{dead}"
+
+
 def main() -> None:
     from cmrbias_dagster.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
-        limit = set_training_pool_limit(instance, defs.resources["training"])
-        freed = free_slots_of_ended_runs(instance)
-    print(f"[pool] {TRAINING_POOL}: {limit} fold steps at once; freed slots of {len(freed)} runs")
+        print(prepare_instance(instance, defs.resources["training"]))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from cmrbias_dagster.lib.design.parallelism import resolve_parallel_runs
 from cmrbias_dagster.resources.cohort_folder import CohortResource
 from cmrbias_dagster.resources.duckdb_tables import DuckDBPolarsTables
 from cmrbias_dagster.resources.study import (
@@ -35,6 +36,11 @@ def cohort_from_environment(root: Path) -> CohortResource:
     )
 
 
+# Set by the study runner (study_runner.PARALLEL_RUNS_VARIABLE): the `auto` figure it resolved
+# once, so that its workers' CPU slots do not follow the memory its runs take meanwhile.
+PARALLEL_RUNS_VARIABLE = "CMRBIAS_PARALLEL_RUNS"
+
+
 def build_resources(
     profile: str = "quick",
     work_dir: Path = DEFAULT_WORK_DIR,
@@ -43,8 +49,9 @@ def build_resources(
     device: str = "auto",
 ) -> dict[str, object]:
     """Resources for one profile: study design, cohort, training device and the DuckDB file.
-    On a CPU-only machine the profile's `parallel_runs` nnU-Net steps run at once; the paper
-    profile refuses to train there unless CMRBIAS_ALLOW_CPU_TRAINING=1."""
+    On a CPU-only machine the profile's `parallel_runs` (a number, or `auto` from this machine)
+    nnU-Net steps run at once; the paper profile refuses to train there unless
+    CMRBIAS_ALLOW_CPU_TRAINING=1."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     study = StudyResource(study_file=str(study_file), profile=profile, work_dir=str(work_dir))
     return {
@@ -52,7 +59,9 @@ def build_resources(
         "cohort": cohort_from_environment(cohort_root or default_cohort_root(profile)),
         "training": TrainingResource(
             device=device,
-            cpu_slots=study.settings().parallel_runs,
+            cpu_slots=resolve_parallel_runs(
+                os.environ.get(PARALLEL_RUNS_VARIABLE) or study.settings().parallel_runs
+            ).runs,
             profile=profile,
             allow_cpu_for_paper=os.environ.get(ALLOW_CPU_VARIABLE, "") == "1",
         ),
@@ -66,6 +75,7 @@ __all__ = [
     "CohortResource",
     "StudyResource",
     "TrainingResource",
+    "PARALLEL_RUNS_VARIABLE",
     "build_resources",
     "default_cohort_root",
 ]

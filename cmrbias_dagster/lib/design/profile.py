@@ -1,7 +1,7 @@
 """One profile of the study design: sizes, folds and its typed settings blocks."""
 
 from dataclasses import field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictInt
 
@@ -25,8 +25,9 @@ class Profile:
     folds: Annotated[StrictInt, Field(ge=2)]
     # The first `trained_folds` cross-validation folds are trained and ensembled (None: all).
     trained_folds: StrictInt | None = None
-    # Partitions `make study` runs at once, and nnU-Net steps at once on a CPU-only machine.
-    parallel_runs: Annotated[StrictInt, Field(ge=1)] = 1
+    # Partitions `make study` runs at once, and nnU-Net steps at once on a CPU-only machine;
+    # `auto`: from this machine's cores and memory (parallelism.resolve_parallel_runs).
+    parallel_runs: Annotated[StrictInt, Field(ge=1)] | Literal["auto"] = 1
     nnunet: Annotated[PlanEdits, EMPTY_IF_NONE] = PlanEdits()
     training: Annotated[TrainingSettings, EMPTY_IF_NONE] = TrainingSettings()
     convergence: Annotated[ConvergenceSettings, EMPTY_IF_NONE] = ConvergenceSettings()

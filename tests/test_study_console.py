@@ -1,0 +1,89 @@
+"""`cmrbias` and the study runner's options, `parallel_runs: auto`, and the display's lines."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cmrbias_dagster.lib.design.parallelism import (
+    resolve_parallel_runs,
+    runs_for_machine,
+)
+from cmrbias_dagster.lib.design.study import parse_study_design
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
+from cmrbias_dagster.study_display import headline_table, markdown_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 1024**3
+
+
+@pytest.mark.parametrize(
+    ("cores", "available", "expected"),
+    [(2, 20 * GIB, 2), (16, 20 * GIB, 10), (16, None, 16), (4, 1 * GIB, 1), (1, 64 * GIB, 1)],
+)
+def test_auto_takes_a_run_per_core_within_memory(
+    cores: int, available: int | None, expected: int
+) -> None:
+    assert runs_for_machine(cores, available, 2 * GIB) == expected
+
+
+def test_an_explicit_number_is_kept_and_auto_says_why() -> None:
+    assert resolve_parallel_runs(3).runs == 3
+    assert resolve_parallel_runs("3", cores=1).runs == 3  # an override from the command line
+    auto = resolve_parallel_runs("auto", cores=8, available_bytes=6 * GIB)
+    assert auto.runs == 3 and "8 usable cores" in auto.reason and "6.0 GiB" in auto.reason
+    with pytest.raises(ValueError, match="at least 1"):
+        resolve_parallel_runs(0)
+
+
+def test_the_quick_profile_follows_the_machine() -> None:
+    import yaml
+
+    design = parse_study_design(yaml.safe_load(DEFAULT_STUDY_FILE.read_text()))
+    assert design.profile("quick").parallel_runs == "auto"
+
+
+def test_markdown_rows_read_the_group_medians() -> None:
+    table = "| group | median_overall_dsc |\n|---|---|\n| black | 0.9612 |\n| white | 0.98 |"
+    assert markdown_rows(table) == [["black", "0.9612"], ["white", "0.98"]]
+
+
+def test_headline_table_has_each_experiments_groups_by_ratio(tmp_path: Path) -> None:
+    assert headline_table(tmp_path) == ""
+    rows = [
+        ("sex", ratio, group, "overall", 0.9 + ratio / 1000 + index / 100)
+        for ratio in (0, 100)
+        for index, group in enumerate(("female", "male", "all"))
+    ]
+    columns = ["experiment", "ratio", "group", "class", "median_dsc"]
+    pl.DataFrame(rows, schema=columns, orient="row").write_csv(tmp_path / "table2_median_dsc.csv")
+    lines = headline_table(tmp_path).splitlines()
+    assert lines[1].split() == ["sex", "female", "male", "all"]
+    assert lines[2].split() == ["0", "%", "0.900", "0.910", "0.920"]
+    assert lines[3].split() == ["100", "%", "1.000", "1.010", "1.020"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cmrbias_dagster.console", "study", "--help"],
+        ["cmrbias_dagster.console", "cohort", "--help"],
+        ["cmrbias_dagster.console", "ui", "--help"],
+        ["cmrbias_dagster.console", "report", "--help"],
+        ["cmrbias_dagster.study_runner", "--help"],
+    ],
+)
+def test_help_prints_the_options_and_starts_nothing(command: list[str], tmp_path: Path) -> None:
+    environment = {"DAGSTER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage: cmrbias")
+    assert list(tmp_path.iterdir()) == []  # no instance storage: no run started
