@@ -8,16 +8,18 @@ import polars as pl
 import pytest
 
 from cmrbias_dagster.assets.analysis import ratio_dependence_table as table_asset
+from cmrbias_dagster.lib.analysis.contrasts import score_cube, subject_slopes
 from cmrbias_dagster.lib.analysis.ratio_dependence import (
-    permutation_p_value,
     ratio_dependence_table,
     single_ratio_experiments,
-    subject_slopes,
 )
+from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.resources import DuckDBPolarsTables, StudyResource
 
 ORDER = {"race_black": ("black", "white"), "sex": ("female", "male")}
 RATIOS = (0, 25, 50, 75, 100)
+DESIGN = load_study_design()
+MARGIN = DESIGN.equivalence_margin
 
 
 def planted_scores(
@@ -40,41 +42,29 @@ def planted_scores(
 
 
 def test_slope_is_the_dsc_change_from_0_to_100_percent() -> None:
-    slopes = subject_slopes(planted_scores(trend=0.05, offset=0.0, per_group=2))
-    black = slopes.filter(pl.col("group") == "black")["slope"]
-    assert black.to_numpy() == pytest.approx([0.05, 0.05], abs=0.02)
-    assert set(slopes["n_ratios"]) == {5}
+    cube = score_cube(planted_scores(0.05, 0.0, per_group=2), ["race_black"], "black", "overall")
+    slopes = subject_slopes(cube)
+    assert slopes.shape == (1, 4)
+    assert slopes[0, cube.first] == pytest.approx([0.05, 0.05], abs=0.02)
+    assert slopes[0, ~cube.first] == pytest.approx([0.0, 0.0], abs=0.02)
 
 
 def test_a_gap_that_closes_with_the_share_is_share_dependent() -> None:
-    row = ratio_dependence_table(planted_scores(0.04, 0.05), ORDER, seed=2022).row(0, named=True)
-    assert row["verdict"] == "share_dependent"
-    assert row["p_holm"] < 0.01 and 0 < row["ci_low"] < row["gap_slope"] < row["ci_high"]
+    row = ratio_dependence_table(planted_scores(0.04, 0.05), DESIGN, MARGIN).row(0, named=True)
+    assert row["trend"] == "share dependent"
+    assert row["verdict"] == "established (one training draw: training noise not included)"
+    assert row["p_holm"] < 0.01 and 0 < row["ci_low"] < row["estimate"] < row["ci_high"]
     assert row["gap_low"] == pytest.approx(-0.05, abs=0.02)
     assert row["gap_high"] == pytest.approx(-0.01, abs=0.02)
     assert (row["n_ratios"], row["n_a"], row["n_b"], row["ratio_high"]) == (5, 12, 12, 100)
 
 
 def test_a_constant_gap_is_not_a_trend() -> None:
-    row = ratio_dependence_table(planted_scores(0.0, 0.05), ORDER, seed=2022).row(0, named=True)
-    assert row["verdict"] == "constant" and "not imbalance bias" in row["note"]
-    assert row["ci_low"] < 0 < row["ci_high"] and row["p_value"] > 0.05
+    row = ratio_dependence_table(planted_scores(0.0, 0.05), DESIGN, MARGIN).row(0, named=True)
+    assert row["trend"] == "equivalent" and row["verdict"].startswith("equivalent within ±1 points")
+    assert -MARGIN < row["ci_low"] < 0 < row["ci_high"] < MARGIN and row["p_value"] > 0.05
     assert row["gap_low"] == pytest.approx(row["gap_high"], abs=0.01)
     assert row["gap_low"] < -0.03
-
-
-def test_permutation_keeps_held_strata_and_its_seed() -> None:
-    # the groups differ only through the held value, which is confounded with the group
-    values = [1.0] * 10 + [0.0] * 2 + [1.0] * 2 + [0.0] * 10
-    first = [True] * 12 + [False] * 12
-    held = ["a"] * 10 + ["b"] * 2 + ["a"] * 2 + ["b"] * 10
-    within = permutation_p_value(values, first, held, seed=1)
-    assert within == 1.0  # every within-stratum shuffle gives the observed difference
-    assert permutation_p_value(values, first, [""] * 24, seed=1) < 0.05
-    assert within == permutation_p_value(values, first, held, seed=1)
-    assert permutation_p_value(values, first, [""] * 24, seed=1) == permutation_p_value(
-        values, first, [""] * 24, seed=1
-    )
 
 
 def test_fewer_than_two_ratios_give_no_row() -> None:
@@ -84,10 +74,10 @@ def test_fewer_than_two_ratios_give_no_row() -> None:
             planted_scores(0.0, 0.0, ratios=(50,)).with_columns(experiment=pl.lit("sex")),
         ]
     )
-    table = ratio_dependence_table(scores, {**ORDER, "sex": ORDER["race_black"]}, seed=0)
+    table = ratio_dependence_table(scores, DESIGN, MARGIN)
     assert table["experiment"].to_list() == ["race_black"]
     assert single_ratio_experiments(scores) == ["sex"]
-    assert ratio_dependence_table(scores.filter(pl.col("ratio") == 50), ORDER, 0).is_empty()
+    assert ratio_dependence_table(scores.filter(pl.col("ratio") == 50), DESIGN, MARGIN).is_empty()
 
 
 @dg.asset(name="subject_scores", group_name="analysis")
@@ -103,6 +93,6 @@ def test_asset_exports_the_table(tmp_path: Path) -> None:
     result = dg.materialize([planted_subject_scores, table_asset], resources=resources)
     table = result.output_for_node("ratio_dependence_table")
     metadata = result.asset_materializations_for_node("ratio_dependence_table")[0].metadata
-    assert table["verdict"].to_list() == ["share_dependent"]
+    assert table["trend"].to_list() == ["share dependent"]
     assert pl.read_csv(metadata["csv"].value).height == 1
     assert metadata["overall"].value.startswith(r"| experiment | class | group\_a |")

@@ -1,6 +1,5 @@
-"""Repeated draws in figures and findings: `repeat_figure` on planted `repeat_summary` tables
-(one draw and three), the report's "Repeated draws" section with it, and the findings' wording
-of gaps that are, or are not, established across repeats (no training)."""
+"""Repeated draws in figures: `repeat_figure` on planted `repeat_summary` tables (one draw and
+three) and the report's "Repeated draws" section with it (no training)."""
 
 import io
 from pathlib import Path
@@ -16,12 +15,10 @@ from PIL import Image
 from cmrbias_dagster.assets import analysis, figures
 from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib.analysis import repeats
-from cmrbias_dagster.lib.analysis.comparisons import group_comparisons
-from cmrbias_dagster.lib.analysis.findings import ONE_DRAW, study_findings
 from cmrbias_dagster.lib.design.study import StudyDesign, parse_study_design
 from cmrbias_dagster.lib.plots import figure_png, repeat_figure
 from cmrbias_dagster.resources import StudyResource
-from tests.test_repeats import RACE_BLACK, design_mapping, planted_scores
+from tests.test_repeats import RACE_BLACK, design_mapping, planted_scores, summarise
 
 
 def planted(gaps: tuple[float, ...]) -> tuple[StudyDesign, pl.DataFrame]:
@@ -42,7 +39,7 @@ def verdict_marks(figure: Figure) -> list[str]:
 
 def test_three_draws_show_their_range_and_verdicts() -> None:
     design, scores = planted((0.04, 0.045, 0.05))
-    figure = repeat_figure(repeats.repeat_summary(scores, design), design.repeats)
+    figure = repeat_figure(summarise(scores, design), design.repeats)
     shown = [axis for axis in figure.axes if axis.get_visible()]
     assert [axis.get_title() for axis in shown] == [
         "race_black: black vs white",
@@ -61,7 +58,7 @@ def test_three_draws_show_their_range_and_verdicts() -> None:
 
 def test_one_draw_renders_without_bars_and_says_so() -> None:
     design, scores = planted((0.04,))
-    figure = repeat_figure(repeats.repeat_summary(scores, design), design.repeats)
+    figure = repeat_figure(summarise(scores, design), design.repeats)
     assert error_bars(figure) == [] and verdict_marks(figure) == []
     assert sum(len(axis.containers) for axis in figure.axes) == 4
     assert "One draw per experiment" in figure.get_suptitle()
@@ -70,7 +67,7 @@ def test_one_draw_renders_without_bars_and_says_so() -> None:
 
 def test_a_row_of_panels_holds_three_experiments_and_hides_the_rest() -> None:
     design, scores = planted((0.04, 0.05))
-    summary = repeats.repeat_summary(scores, design)
+    summary = summarise(scores, design)
     copies = [summary.with_columns(experiment=pl.lit(f"e{i}")) for i in range(4)]
     figure = repeat_figure(pl.concat(copies), design.repeats)
     assert len(figure.axes) == 6
@@ -89,7 +86,7 @@ def test_the_asset_draws_the_figure_and_the_report_section_embeds_it(tmp_path: P
         return scores
 
     result = dg.materialize(
-        [subject_scores, analysis.repeat_summary, figures.repeat_figure],
+        [subject_scores, analysis.gap_verdicts, analysis.repeat_summary, figures.repeat_figure],
         resources={"study": study},
     )
     metadata = result.asset_materializations_for_node("repeat_figure")[0].metadata
@@ -110,68 +107,3 @@ def test_nothing_evaluated_draws_nothing(tmp_path: Path) -> None:
     metadata = result.asset_materializations_for_node("repeat_figure")[0].metadata
     assert "nothing to draw" in metadata["note"].value
     assert not study.figure_file("repeats").exists()
-
-
-# The findings: a gap is called established only on repeat_summary's verdict.
-
-
-def findings_of(
-    gaps: tuple[float, ...], with_summary: bool = True
-) -> tuple[list[str], pl.DataFrame]:
-    """The findings of race_black (and sex, not evaluated) with repeat r's gap gaps[r - 1]."""
-    design = parse_study_design(design_mapping(len(gaps), race_black=RACE_BLACK))
-    names = ["race_black", *(f"race_black_r{r}" for r in range(2, len(gaps) + 1))]
-    scores = planted_scores(design, dict(zip(names, gaps, strict=True)))
-    medians = scores.group_by("experiment", "ratio", "class", "group").agg(
-        median_dsc=pl.col("dsc").median()
-    )
-    tests = group_comparisons(scores, design.group_order())
-    summary = repeats.repeat_summary(scores, design)
-    chosen = summary if with_summary else None
-    return study_findings(medians, tests, design, repeat_summary=chosen), summary
-
-
-def paragraph(sentences: list[str], experiment: str) -> str:
-    return next(s for s in sentences if s.startswith(f"{experiment}:"))
-
-
-def test_a_gap_every_draw_finds_is_established_across_repeats() -> None:
-    sentences, _ = findings_of((0.04, 0.045, 0.05))
-    race = paragraph(sentences, "race_black")
-    assert "0 % (****, Holm p=" in race
-    assert race.count("; established across 3 repeats)") == 2
-    assert "Verdict across the 3 draws (repeat_summary): established at 0 %, 50 %." in race
-    # A repeat's own paragraph carries its base's verdict, not the cross-draw sentence.
-    second = paragraph(sentences, "race_black_r2")
-    assert "established across 3 repeats" in second and "Verdict across" not in second
-    assert ONE_DRAW not in sentences and "sex: not evaluated yet." in sentences
-
-
-def test_a_gap_that_flips_between_draws_is_not_called_established() -> None:
-    sentences, summary = findings_of((0.04, -0.04, 0.05))
-    assert summary["verdict"].to_list() == ["not replicated"] * 2
-    race = paragraph(sentences, "race_black")
-    assert (
-        "not established across repeats: not replicated, 3 of 3 evaluated repeats significant"
-        in race
-    )
-    assert "not replicated at 0 %, 50 %." in race
-    assert not any("established across 3" in sentence for sentence in sentences)
-
-
-def test_without_the_summary_no_gap_is_called_established() -> None:
-    sentences, _ = findings_of((0.04, 0.045, 0.05), with_summary=False)
-    race = paragraph(sentences, "race_black")
-    assert "not established across repeats: no repeat_summary verdict yet" in race
-    assert "Whether the gaps hold across the 3 draws needs repeat_summary." in race
-    assert not any("established across 3" in sentence for sentence in sentences)
-
-
-def test_one_draw_says_once_that_each_gap_rests_on_it() -> None:
-    sentences, _ = findings_of((0.04,))
-    assert sentences.count(ONE_DRAW) == 1 and sentences[-1] == ONE_DRAW
-    race = paragraph(sentences, "race_black")
-    assert "established" not in race and "Verdict across" not in race
-    assert "the groups differ significantly at 0 % (****, Holm p=" in race
-    without, _ = findings_of((0.04,), with_summary=False)
-    assert without == sentences

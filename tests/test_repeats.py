@@ -18,7 +18,7 @@ import yaml
 from cmrbias_dagster.assets import analysis
 from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.analysis import repeats
+from cmrbias_dagster.lib.analysis import gaps, repeats
 from cmrbias_dagster.lib.design.study import (
     StudyDesign,
     StudyDesignError,
@@ -208,12 +208,18 @@ def planted_scores(design: StudyDesign, gaps: dict[str, float], ratios=(0, 50)) 
     ).with_columns(pl.lit("overall").alias("class"))
 
 
+def summarise(scores: pl.DataFrame, design: StudyDesign) -> pl.DataFrame:
+    """repeat_summary with the two-level gaps it takes its verdicts from."""
+    gap_verdicts = gaps.gap_table(scores, design, design.equivalence_margin)
+    return repeats.repeat_summary(scores, gap_verdicts, design)
+
+
 def summary_of(repeats_gaps: tuple[float, ...]) -> dict:
     """The summary row of race_black at ratio 0 with repeat r's gap repeats_gaps[r - 1]."""
     design = parse_study_design(design_mapping(len(repeats_gaps), race_black=RACE_BLACK))
     names = ["race_black", *(f"race_black_r{r}" for r in range(2, len(repeats_gaps) + 1))]
     scores = planted_scores(design, dict(zip(names, repeats_gaps, strict=True)))
-    table = repeats.repeat_summary(scores, design)
+    table = summarise(scores, design)
     assert table.schema == pl.Schema(repeats.SCHEMA)
     assert table.select("experiment", "ratio").rows() == [("race_black", 0), ("race_black", 50)]
     return table.row(0, named=True)
@@ -227,56 +233,51 @@ def test_medians_and_spread_are_over_the_repeats() -> None:
     assert row["sd_a"] == pytest.approx(0.005)
     assert row["median_b"] == pytest.approx(0.775)
     assert (row["min_b"], row["max_b"], row["sd_b"]) == pytest.approx((0.77, 0.78, 0.005))
-    assert row["gap_median"] == pytest.approx(0.05)
+    assert row["estimate"] == pytest.approx(0.05)
     assert row["gaps"] == "+0.0400, +0.0600, +0.0500"
 
 
 def test_a_gap_every_repeat_finds_in_one_direction_is_established() -> None:
     row = summary_of((0.04, 0.045, 0.05))
-    assert (row["significant_repeats"], row["verdict"]) == (3, "established")
-    assert row["p_gaps"] < 0.05
+    assert row["verdict"] == "established" and row["ci_low"] > 0
 
 
 def test_a_gap_that_flips_sign_between_repeats_is_not_established() -> None:
     row = summary_of((0.04, -0.04, 0.05))
-    assert row["significant_repeats"] == 3
-    assert row["verdict"] == "not replicated"
+    assert row["verdict"] == "not established" and row["ci_low"] < 0 < row["ci_high"]
 
 
 def test_a_gap_too_variable_across_repeats_is_not_established() -> None:
-    row = summary_of((0.04, 0.2, 0.04))  # every repeat significant, but t = 1.75 over 3 draws
-    assert row["significant_repeats"] == 3 and row["p_gaps"] > 0.05
-    assert row["verdict"] == "not replicated"
+    """Every repeat's gap is far from 0, but they disagree: the model part of the variance,
+    estimated from three draws, keeps 0 inside the interval."""
+    row = summary_of((0.04, 0.2, 0.04))
+    assert row["verdict"] == "not established" and row["ci_low"] < 0
 
 
-@pytest.mark.parametrize(
-    ("gaps", "verdict"),
-    [((0.0, 0.0), "absent"), ((0.04, 0.05), "established"), ((0.04, 0.0), "not replicated")],
-)
-def test_two_repeats_need_no_t_test(gaps: tuple[float, ...], verdict: str) -> None:
-    row = summary_of(gaps)
-    assert (row["p_gaps"], row["verdict"]) == (None, verdict)
+def test_repeats_that_agree_on_no_gap_do_not_establish_one() -> None:
+    row = summary_of((0.0, 0.0, 0.0))
+    assert row["verdict"] != "established" and row["ci_low"] < 0 < row["ci_high"]
 
 
 def test_one_draw_still_summarises_and_says_so() -> None:
     row = summary_of((0.04,))
     assert (row["repeats"], row["median_a"], row["gaps"]) == (1, pytest.approx(0.82), "+0.0400")
     assert [row[f"{stat}_a"] for stat in ("min", "max", "sd")] == [None, None, None]
-    assert (row["significant_repeats"], row["p_gaps"], row["verdict"]) == (1, None, "one draw")
+    assert row["verdict"].endswith("(one training draw: training noise not included)")
 
 
-def test_a_repeat_not_yet_evaluated_leaves_the_verdict_incomplete() -> None:
+def test_a_repeat_not_yet_evaluated_gives_a_verdict_on_those_evaluated() -> None:
     design = parse_study_design(design_mapping(3, race_black=RACE_BLACK))
     scores = planted_scores(design, {"race_black": 0.04, "race_black_r2": 0.05})
-    table = repeats.repeat_summary(scores, design)
-    assert table["verdict"].unique().to_list() == ["incomplete"]
+    table = summarise(scores, design)
     assert table["repeats"].unique().to_list() == [2]
+    assert table["estimate"].to_list() == pytest.approx([0.045, 0.045])
 
 
 def test_nothing_evaluated_gives_an_empty_table_and_no_section() -> None:
     design = parse_study_design(design_mapping(2))
     empty = planted_scores(design, {})
-    table = repeats.repeat_summary(empty, design)
+    table = summarise(empty, design)
     assert table.is_empty() and table.schema == pl.Schema(repeats.SCHEMA)
     assert report.repeats_section(table, design) is None
 
@@ -284,7 +285,7 @@ def test_nothing_evaluated_gives_an_empty_table_and_no_section() -> None:
 def test_the_report_section_shows_the_summary_and_the_spread() -> None:
     design = parse_study_design(design_mapping(3, race_black=RACE_BLACK))
     gaps = {"race_black": 0.04, "race_black_r2": 0.045, "race_black_r3": 0.05}
-    table = repeats.repeat_summary(planted_scores(design, gaps), design)
+    table = summarise(planted_scores(design, gaps), design)
     section = report.repeats_section(table, design)
     assert section is not None and section.heading == "Repeated draws"
     (caption, summary), (_, spread) = section.tables
@@ -307,13 +308,14 @@ def test_the_asset_exports_the_summary_and_the_report_reads_it(tmp_path: Path) -
     def planted() -> pl.DataFrame:
         return scores
 
-    result = dg.materialize([planted, analysis.repeat_summary], resources={"study": study})
+    assets = [planted, analysis.gap_verdicts, analysis.repeat_summary]
+    result = dg.materialize(assets, resources={"study": study})
     metadata = result.asset_materializations_for_node("repeat_summary")[0].metadata
     assert metadata["rows"].value == 2
     assert Path(metadata["csv"].value).is_file()
-    assert "not replicated" in metadata["summary"].value
+    assert "not established" in metadata["summary"].value
     (section,) = report_assets.repeats_section(study)
-    assert section.tables[0][1]["verdict"].to_list() == ["not replicated"] * 2
+    assert section.tables[0][1]["verdict"].to_list() == ["not established"] * 2
     assert section.tables[1][1]["sd_a"].to_list() == pytest.approx(
         [np.std([0.82, 0.78, 0.825], ddof=1)] * 2
     )

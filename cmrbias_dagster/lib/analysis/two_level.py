@@ -78,9 +78,8 @@ def combine(
         return _t_estimate(float(theta.mean()), subject_var, subject_df, repeats)
     model_var = float(np.var(theta, ddof=1)) / repeats
     df_model_part = max(model_var, subject_var)
-    df = (subject_var + df_model_part) ** 2 / (
-        df_model_part**2 / (repeats - 1) + subject_var**2 / subject_df
-    )
+    denominator = df_model_part**2 / (repeats - 1) + subject_var**2 / subject_df
+    df = (subject_var + df_model_part) ** 2 / denominator if denominator > 0 else math.inf
     return _t_estimate(float(theta.mean()), subject_var + model_var, df, repeats)
 
 

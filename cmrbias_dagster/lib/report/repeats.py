@@ -10,9 +10,9 @@ TEXT = (
     "Each experiment drawn {repeats} time(s): the same test set, new training draws and a new "
     'training seed per repeat (docs/study.md, "Repeated draws"). median_a, median_b: the groups\' '
     "median over repeats of each repeat's median overall DSC; gaps: each repeat's gap, first group "
-    "minus second. A gap is established when every repeat's Mann-Whitney U (Holm) is significant "
-    "in the same direction and, with three or more repeats, a one-sample t-test of the repeats' "
-    "gaps is too; with one draw the table cannot say whether a gap replicates."
+    "minus second; estimate, ci_low, ci_high: the gap's two-level estimate and 95 % CI, training "
+    "draws and test subjects together, and the verdict from it (Holm within the experiment; "
+    'docs/study.md, "Verdicts"). With one draw the interval covers the test subjects only.'
 )
 SPREAD = [f"{stat}_{side}" for side in "ab" for stat in ("min", "max", "sd")]
 
@@ -29,7 +29,7 @@ def repeats_section(
         return None
     tables = [("Summary", table.select(SUMMARY))]
     if design.repeats > 1:
-        spread = table.select("experiment", "ratio", *SPREAD, "significant_repeats", "p_gaps")
+        spread = table.select("experiment", "ratio", *SPREAD, "p_value", "p_holm")
         tables.append(("Spread over repeats", spread))
     return Section(
         "Repeated draws",
