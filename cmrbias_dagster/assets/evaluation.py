@@ -9,13 +9,13 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.ensemble_routes import ensemble_predictor, prediction_metadata
+from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.evaluation import predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
 from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overlay_png
 from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
-from cmrbias_dagster.resources.study import StudyPartition
 
 TEST_SET = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
 # What both tables share: one DuckDB table per partition, read from the ensemble's predictions.
@@ -113,7 +113,7 @@ def with_partition(
     """Rows keyed by the partition and joined with each subject's group and held value."""
     attributes = test_set.select("subject_id", "group", "held")
     return table.join(attributes, on="subject_id").with_columns(
-        experiment=pl.lit(partition.experiment), ratio=pl.lit(partition.ratio, dtype=pl.Int64)
+        experiment=pl.lit(partition.experiment.name), ratio=pl.lit(partition.ratio, dtype=pl.Int64)
     )
 
 

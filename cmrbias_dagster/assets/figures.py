@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from cmrbias_dagster.lib import plots
 from cmrbias_dagster.lib.cohort.volumes import load_volume
+from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
 from cmrbias_dagster.lib.outputs import write_atomically
 from cmrbias_dagster.lib.plots.subjects import markdown_image
@@ -113,7 +114,7 @@ def qualitative_figure(
         evaluated = overall.filter(pl.col("experiment") == experiment)
         for ratio in sorted({evaluated["ratio"].min(), BALANCED} & set(evaluated["ratio"])):
             part = evaluated.filter(pl.col("ratio") == ratio)
-            folder = study.predictions_folder(study.partition(f"{experiment}|{ratio}"))
+            folder = study.predictions_folder(study.partition(partition_key(experiment, ratio)))
             for pick in plots.pick_best_median_worst(part).iter_rows(named=True):
                 cases.append(qualitative_case(pick, ratio, subject_manifest, folder))
         if cases:

@@ -53,29 +53,6 @@ class NnunetEnvironment:
         os.environ.setdefault("nnUNet_def_n_proc", "2")
 
 
-def dataset_name(dataset_id: int, experiment: str, ratio: int) -> str:
-    """nnU-Net's folder name of one study partition's dataset, e.g. Dataset512_race_black_50."""
-    if not 0 < dataset_id < 1000:
-        raise ValueError(f"nnU-Net dataset ids have three digits (1..999), got {dataset_id}")
-    return f"Dataset{dataset_id:03d}_{experiment}_{ratio}"
-
-
-def stable_dataset_id(experiment_index: int, ratio_index: int, base: int = 500) -> int:
-    """A dataset id fixed by the partition's position in the study: base + 10*experiment + ratio."""
-    if experiment_index < 0 or not 0 <= ratio_index < 10:
-        raise ValueError(
-            f"need experiment_index >= 0 and 0 <= ratio_index < 10, "
-            f"got {experiment_index} and {ratio_index}"
-        )
-    dataset_id = base + 10 * experiment_index + ratio_index
-    if not 0 < dataset_id < 1000:
-        raise ValueError(
-            f"dataset id {dataset_id} (base {base}, experiment {experiment_index}, "
-            f"ratio {ratio_index}) is outside nnU-Net's three-digit range 1..999"
-        )
-    return dataset_id
-
-
 def _check_cases(cases: Sequence[Case]) -> None:
     if not cases:
         raise ValueError("an nnU-Net dataset needs at least one case")
