@@ -10,7 +10,7 @@ the instance records as finished.
 
 import dagster as dg
 
-from cmrbias_dagster.assets.training import TRAINING_POOL
+from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.resources import TrainingResource
 
 

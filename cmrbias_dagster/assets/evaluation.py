@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.ensemble_routes import ensemble_predictor, prediction_metadata
+from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor, prediction_metadata
 from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.evaluation import predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases

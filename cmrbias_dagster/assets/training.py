@@ -8,8 +8,12 @@ from functools import partial
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.executors import gpu_pod_tags
-from cmrbias_dagster.fold_reports import Trained, fold_materialization, training_summary
+from cmrbias_dagster.assets.support.fold_reports import (
+    Trained,
+    fold_materialization,
+    training_summary,
+)
+from cmrbias_dagster.executors import TRAINING_POOL, gpu_pod_tags
 from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_models
@@ -20,10 +24,9 @@ from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
-from cmrbias_dagster.resources.training_progress import training_progress_channel
-from cmrbias_dagster.training_pipes import train_reporting_epochs
+from cmrbias_dagster.training_progress.process_end import train_reporting_epochs
+from cmrbias_dagster.training_progress.step_end import training_progress_channel
 
-TRAINING_POOL = "nnunet_training"
 # The strategies whose fold trains more than one model: per group, or the cascade's two stages.
 MULTI_MODEL_TRAINING = {
     "protected_models": train_group_models,
