@@ -17,13 +17,15 @@ from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overla
 from cmrbias_dagster.partitions import experiment_of_study_partition, study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
 
-TEST_SET = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
-# What both tables share: one DuckDB table per partition, read from the ensemble's predictions.
-FROM_PREDICTIONS = {
+# A partition's input `test_set`: its experiment's test set.
+EXPERIMENT_TEST_SET_INS = {"test_set": dg.AssetIn(partition_mapping=experiment_of_study_partition)}
+# The @dg.asset arguments both tables share: one DuckDB table per partition, read from the
+# ensemble's predictions.
+PREDICTION_TABLE_ASSET_ARGS = {
     "partitions_def": study_partitions,
     "group_name": "evaluation",
     "kinds": {"polars", "duckdb"},
-    "ins": TEST_SET,
+    "ins": EXPERIMENT_TEST_SET_INS,
     "deps": [dg.AssetKey("ensemble_prediction")],
     "metadata": {"partition_expr": {"experiment": "experiment", "ratio": "ratio"}},
 }
@@ -36,7 +38,7 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
         partitions_def=study_partitions,
         group_name="evaluation",
         kinds={"nnunet", "pytorch"},
-        ins=TEST_SET,
+        ins=EXPERIMENT_TEST_SET_INS,
         deps=[dg.AssetKey(f"fold_{fold}_checkpoint") for fold in range(n_folds)],
         check_specs=[
             dg.AssetCheckSpec(
@@ -118,7 +120,7 @@ def with_partition(
 
 
 @dg.asset(
-    **FROM_PREDICTIONS,
+    **PREDICTION_TABLE_ASSET_ARGS,
     check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="segmentation_metrics")],
 )
 def segmentation_metrics(
@@ -161,7 +163,7 @@ def segmentation_metrics(
     )
 
 
-@dg.asset(**FROM_PREDICTIONS)
+@dg.asset(**PREDICTION_TABLE_ASSET_ARGS)
 def clinical_measures(
     context: dg.AssetExecutionContext,
     test_set: pl.DataFrame,

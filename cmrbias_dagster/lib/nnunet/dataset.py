@@ -10,11 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
+from cmrbias_dagster.lib.cohort.clinical import CLASS_NAMES
 from cmrbias_dagster.lib.cohort.validation import PHASES
 from cmrbias_dagster.lib.outputs import replace_folder, staging_folder
 from cmrbias_dagster.lib.splits.folds import case_id
 
-LABELS = {"background": 0, "LVBP": 1, "LVM": 2, "RVBP": 3}
+LABELS = {"background": 0} | {name: label for label, name in CLASS_NAMES.items()}
 CHANNEL_NAMES = {"0": "cineMRI"}
 FILE_ENDING = ".nii.gz"
 # nnU-Net splits image names at "_0000" and treats folder names as dataset names: keep ids plain.
