@@ -144,3 +144,11 @@ def test_the_fresh_training_process_end_loads_no_dagster() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def test_the_readme_names_every_module_and_package_at_the_package_root() -> None:
+    table = (PACKAGE.parent / "README.md").read_text().split("## What is where", 1)[1]
+    table = table.split("\n## ", 1)[0]
+    root = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    root += [f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()]
+    assert [name for name in root if f"`cmrbias_dagster/{name}`" not in table] == []
