@@ -3,6 +3,7 @@ one Kubernetes pod per step (`CMRBIAS_EXECUTOR=k8s`, deploy/k8s/).
 
 On Kubernetes each fold-checkpoint step asks for one whole GPU through the `dagster-k8s/config` op
 tag that `gpu_pod_tags` builds; every other step runs in a CPU pod sized by `CPU_STEP_RESOURCES`.
+Every fold step claims the `TRAINING_POOL` pool, whatever the executor.
 """
 
 import os
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 import dagster as dg
 
 EXECUTOR_VARIABLE = "CMRBIAS_EXECUTOR"
+# The Dagster pool every fold step claims; training_pool.py limits it to the training slots.
+TRAINING_POOL = "nnunet_training"
 K8S_CONFIG_TAG = "dagster-k8s/config"
 GPU_RESOURCE = "nvidia.com/gpu"
 # Every step pod: planning and evaluation use a few cores; a fold pod adds its GPU to this.

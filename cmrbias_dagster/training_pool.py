@@ -18,7 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.assets.training import TRAINING_POOL
+from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.resources import TrainingResource
 
 

@@ -11,8 +11,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from cmrbias_dagster import ensemble_routes
 from cmrbias_dagster.assets import cohort, evaluation, nnunet, splits
+from cmrbias_dagster.assets.support import ensemble_routes
 from cmrbias_dagster.resources import build_resources
 from tests.conftest import FOLD_ASSETS
 from tests.lost_prediction import predict_all_but_last

@@ -2,8 +2,8 @@
 
 import polars as pl
 
-from cmrbias_dagster.lib.cohort.checks import stratum_shortfalls
 from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.splits.checks import stratum_shortfalls
 from cmrbias_dagster.resources.study import PROJECT_ROOT
 
 VENDOR_DESIGN = load_study_design(PROJECT_ROOT / "docs" / "study_mnms_vendor.yaml")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cmrbias_dagster.ensemble_routes import protected_routing, routing_metadata
+from cmrbias_dagster.assets.support.ensemble_routes import protected_routing, routing_metadata
 from cmrbias_dagster.lib.nnunet.convergence import stored_fold_result, stored_models
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import (

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cmrbias_dagster.lib.design.partition import dataset_name
 from cmrbias_dagster.lib.design.settings import PlanEdits
 from cmrbias_dagster.lib.nnunet.dataset import (
     LABELS,
     Case,
     NnunetEnvironment,
-    dataset_name,
-    stable_dataset_id,
     write_raw_dataset,
 )
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
@@ -296,25 +295,3 @@ def test_plan_edits_from_mapping() -> None:
 def test_plan_edits_from_mapping_rejects(mapping: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PlanEdits.from_mapping(mapping)
-
-
-@pytest.mark.parametrize(
-    ("experiment", "ratio", "expected"),
-    [(0, 0, 500), (0, 6, 506), (3, 2, 532), (49, 9, 999)],
-)
-def test_stable_dataset_id(experiment: int, ratio: int, expected: int) -> None:
-    assert stable_dataset_id(experiment, ratio) == expected
-
-
-@pytest.mark.parametrize(
-    ("experiment", "ratio", "base"), [(50, 0, 500), (0, 10, 500), (-1, 0, 500)]
-)
-def test_stable_dataset_id_out_of_range(experiment: int, ratio: int, base: int) -> None:
-    with pytest.raises(ValueError):
-        stable_dataset_id(experiment, ratio, base)
-
-
-def test_dataset_name() -> None:
-    assert dataset_name(7, "race_black", 50) == "Dataset007_race_black_50"
-    with pytest.raises(ValueError):
-        dataset_name(1000, "race_black", 50)

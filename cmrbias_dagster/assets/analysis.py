@@ -19,10 +19,11 @@ from cmrbias_dagster.lib.analysis import (
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.resources import StudyResource
 
-ANALYSIS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
+# The @dg.asset arguments every analysis table shares.
+ANALYSIS_ASSET_ARGS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
 
 
-def exported(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -> dg.Output:
+def table_output(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -> dg.Output:
     """The table as the asset's DuckDB output, also written as CSV and LaTeX under tables/."""
     paths = export_table(table, study.tables_folder(), name)
     return dg.Output(
@@ -36,7 +37,7 @@ def exported(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -
     )
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Per experiment, ratio, test subject and class (and `overall`): DSC averaged over ED/ES."""
     if segmentation_metrics.is_empty():
@@ -56,7 +57,7 @@ def subject_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame
     )
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Table 2: median DSC (seeded bootstrap 95 % CI) per group and overall, experiment, ratio and
     class."""
@@ -65,38 +66,38 @@ def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.O
         f"table2_{experiment}": markdown_table(result_tables.table2_wide(table, experiment))
         for experiment in table["experiment"].unique(maintain_order=True)
     }
-    return exported(study, table, "table2_median_dsc", **shown)
+    return table_output(study, table, "table2_median_dsc", **shown)
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def intersectional_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Table 3: median overall DSC per group x held attribute, with Mann-Whitney U stars between
     the groups within each held value; no rows for experiments without a held attribute."""
     table = result_tables.intersectional_table(subject_scores)
     unheld = result_tables.experiments_without_held(subject_scores)
     notes = {"no_held_attribute": ", ".join(unheld)} if unheld else {}
-    return exported(
+    return table_output(
         study, table, "table3_intersectional", table3=markdown_table(table, 60), **notes
     )
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def dsc_by_class_and_phase(segmentation_metrics: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Median DSC per class (LVBP, LVM, RVBP), phase (ED, ES), group, experiment and ratio."""
     table = result_tables.class_phase_table(segmentation_metrics)
-    return exported(study, table, "dsc_by_class_and_phase", preview=markdown_table(table, 24))
+    return table_output(study, table, "dsc_by_class_and_phase", preview=markdown_table(table, 24))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def clinical_difference_table(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Predicted minus truth of LV/RV EDV, ESV, EF and LV mass by group and ratio, with the
     Mann-Whitney U test between the groups."""
     table = result_tables.clinical_difference_table(clinical_measures)
     shown = table.filter(pl.col("measure").is_in(["lv_esv_ml", "lv_ef", "rv_esv_ml", "rv_ef"]))
-    return exported(study, table, "clinical_differences", preview=markdown_table(shown, 60))
+    return table_output(study, table, "clinical_differences", preview=markdown_table(shown, 60))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def group_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Mann-Whitney U between the two groups at each ratio and class: U, p, Holm-adjusted p per
     experiment, rank-biserial effect size and stars (the paper's test)."""
@@ -104,10 +105,10 @@ def group_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.
     overall = table.filter(pl.col("class") == "overall").select(
         "experiment", "ratio", "group_a", "group_b", "p_value", "p_holm", "effect_size", "stars"
     )
-    return exported(study, table, "group_comparisons", overall=markdown_table(overall))
+    return table_output(study, table, "group_comparisons", overall=markdown_table(overall))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def ratio_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Paired Wilcoxon signed-rank between every two ratios for the same group and class (the same
     test subjects, two models), Holm-adjusted per experiment, with rank-biserial effect sizes."""
@@ -115,20 +116,20 @@ def ratio_comparisons(subject_scores: pl.DataFrame, study: StudyResource) -> dg.
     overall = table.filter((pl.col("class") == "overall") & (pl.col("ratio_a") == 0)).select(
         "experiment", "group", "ratio_a", "ratio_b", "p_value", "p_holm", "effect_size", "stars"
     )
-    return exported(study, table, "ratio_comparisons", versus_0_percent=markdown_table(overall))
+    return table_output(study, table, "ratio_comparisons", versus_0_percent=markdown_table(overall))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def fairness_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Fairness of the overall DSC per experiment and ratio: SD of group means, skewed error
     ratio, ES-Dice, parity gap; and each experiment's accuracy parity ratio."""
     table = comparisons.fairness_table(subject_scores).join(
         comparisons.parity_ratios(subject_scores), on="experiment"
     )
-    return exported(study, table, "fairness", fairness=markdown_table(table))
+    return table_output(study, table, "fairness", fairness=markdown_table(table))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def gap_verdicts(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """The study's verdict on every between-group gap: per base experiment (its repeats pooled),
     ratio and class, the median gap's two-level estimate (training draws and test subjects), 95 %
@@ -137,10 +138,10 @@ def gap_verdicts(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Outpu
     design = study.design()
     table = gaps.gap_table(subject_scores, design, design.equivalence_margin)
     overall = table.filter(pl.col("class") == "overall").select(gaps.SUMMARY)
-    return exported(study, table, "gap_verdicts", overall=markdown_table(overall))
+    return table_output(study, table, "gap_verdicts", overall=markdown_table(overall))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def ratio_dependence_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Does the between-group gap move with the training share? Per-subject DSC slopes over the
     ratios, the gap slope within held strata with two-level uncertainty, Holm per class, the
@@ -152,10 +153,10 @@ def ratio_dependence_table(subject_scores: pl.DataFrame, study: StudyResource) -
     untested = ratio_dependence.single_ratio_experiments(subject_scores)
     notes = {"fewer_than_two_ratios": ", ".join(untested)} if untested else {}
     overall = table.filter(pl.col("class") == "overall").drop("note")
-    return exported(study, table, "ratio_dependence", overall=markdown_table(overall), **notes)
+    return table_output(study, table, "ratio_dependence", overall=markdown_table(overall), **notes)
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def mitigation_comparison(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Each mitigated experiment beside the experiment it varies, per ratio: group medians of the
     overall DSC, gap, Mann-Whitney U (Holm as in group_comparisons), SD, SER, ES-Dice and the mean
@@ -174,10 +175,12 @@ def mitigation_comparison(subject_scores: pl.DataFrame, study: StudyResource) ->
             "docs/mitigation.md): the table is empty"
         )
     summary = table.select(mitigation.SUMMARY)
-    return exported(study, table, "mitigation_comparison", summary=markdown_table(summary), **shown)
+    return table_output(
+        study, table, "mitigation_comparison", summary=markdown_table(summary), **shown
+    )
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def mitigation_effects(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
     """What each strategy does, tested: per mitigated experiment and ratio, the paired change
     (variant minus baseline, same test subjects, repeat against repeat) of each group's median
@@ -187,10 +190,10 @@ def mitigation_effects(subject_scores: pl.DataFrame, study: StudyResource) -> dg
         subject_scores, design, design.equivalence_margin
     )
     summary = table.select(strategy_effects.SUMMARY)
-    return exported(study, table, "mitigation_effects", summary=markdown_table(summary))
+    return table_output(study, table, "mitigation_effects", summary=markdown_table(summary))
 
 
-@dg.asset(**ANALYSIS)
+@dg.asset(**ANALYSIS_ASSET_ARGS)
 def repeat_summary(
     subject_scores: pl.DataFrame, gap_verdicts: pl.DataFrame, study: StudyResource
 ) -> dg.Output:
@@ -201,4 +204,4 @@ def repeat_summary(
     table = repeats.repeat_summary(subject_scores, gap_verdicts, design)
     shown = table.select(repeats.SUMMARY)
     draws = f"{design.repeats} draw(s) per experiment"
-    return exported(study, table, "repeat_summary", summary=markdown_table(shown), design=draws)
+    return table_output(study, table, "repeat_summary", summary=markdown_table(shown), design=draws)

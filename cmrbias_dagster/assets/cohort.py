@@ -6,10 +6,10 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib.cohort import characteristics
-from cmrbias_dagster.lib.cohort.checks import stratum_shortfalls
 from cmrbias_dagster.lib.cohort.manifest import build_manifest, cohort_listing_version
 from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image, sample_attribute, sample_overlay_png
+from cmrbias_dagster.lib.splits.checks import stratum_shortfalls
 from cmrbias_dagster.resources import CohortResource, StudyResource
 
 

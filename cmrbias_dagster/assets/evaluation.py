@@ -8,17 +8,18 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.ensemble_routes import ensemble_predictor, prediction_metadata
+from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor, prediction_metadata
+from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.evaluation import predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
 from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overlay_png
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
-from cmrbias_dagster.resources.study import StudyPartition
 
-# What both tables share: one DuckDB table per partition, read from the ensemble's predictions.
-FROM_PREDICTIONS = {
+# The @dg.asset arguments both tables share: one DuckDB table per partition, read from the
+# ensemble's predictions.
+PREDICTION_TABLE_ASSET_ARGS = {
     "partitions_def": study_partitions,
     "group_name": "evaluation",
     "kinds": {"polars", "duckdb"},
@@ -110,12 +111,12 @@ def with_partition(
     """Rows keyed by the partition and joined with each subject's group and held value."""
     attributes = test_set.select("subject_id", "group", "held")
     return table.join(attributes, on="subject_id").with_columns(
-        experiment=pl.lit(partition.experiment), ratio=pl.lit(partition.ratio, dtype=pl.Int64)
+        experiment=pl.lit(partition.experiment.name), ratio=pl.lit(partition.ratio, dtype=pl.Int64)
     )
 
 
 @dg.asset(
-    **FROM_PREDICTIONS,
+    **PREDICTION_TABLE_ASSET_ARGS,
     check_specs=[dg.AssetCheckSpec("metrics_in_range", asset="segmentation_metrics")],
 )
 def segmentation_metrics(
@@ -158,7 +159,7 @@ def segmentation_metrics(
     )
 
 
-@dg.asset(**FROM_PREDICTIONS)
+@dg.asset(**PREDICTION_TABLE_ASSET_ARGS)
 def clinical_measures(
     context: dg.AssetExecutionContext,
     test_set: pl.DataFrame,

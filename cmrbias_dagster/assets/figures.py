@@ -8,16 +8,18 @@ from matplotlib.figure import Figure
 
 from cmrbias_dagster.lib import plots
 from cmrbias_dagster.lib.cohort.volumes import load_volume
+from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
 from cmrbias_dagster.lib.outputs import write_atomically
 from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.resources import StudyResource
 
-FIGURES = {"group_name": "figures", "kinds": {"matplotlib"}}
+# The @dg.asset arguments every figure asset shares.
+FIGURE_ASSET_ARGS = {"group_name": "figures", "kinds": {"matplotlib"}}
 BALANCED = 50
 
 
-def saved(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeResult:
+def write_figures(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeResult:
     """Each figure written as PNG, shown inline in the metadata and linked by path."""
     metadata: dict[str, dg.MetadataValue] = {}
     for name, figure in figures.items():
@@ -28,7 +30,7 @@ def saved(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeRes
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def dsc_figure(
     subject_scores: pl.DataFrame, group_comparisons: pl.DataFrame, study: StudyResource
 ) -> dg.MaterializeResult:
@@ -37,10 +39,10 @@ def dsc_figure(
     figure = plots.dsc_by_ratio_figure(
         subject_scores, group_comparisons, study.design().group_order()
     )
-    return saved(study, {"fig2_dsc_by_ratio": figure})
+    return write_figures(study, {"fig2_dsc_by_ratio": figure})
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def class_dsc_figure(
     subject_scores: pl.DataFrame, group_comparisons: pl.DataFrame, study: StudyResource
 ) -> dg.MaterializeResult:
@@ -48,25 +50,25 @@ def class_dsc_figure(
     figure = plots.dsc_by_class_figure(
         subject_scores, group_comparisons, study.design().group_order()
     )
-    return saved(study, {"fig3_dsc_by_class": figure})
+    return write_figures(study, {"fig3_dsc_by_class": figure})
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def clinical_figure(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Fig. 4: predicted minus true LV/RV ESV and EF per group across training ratios."""
     figure = plots.clinical_differences_figure(clinical_measures, study.design().group_order())
-    return saved(study, {"fig4_clinical_differences": figure})
+    return write_figures(study, {"fig4_clinical_differences": figure})
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def fairness_figure(fairness_table: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """SD of group means, skewed error ratio, ES-Dice and parity gap against the training ratio."""
-    return saved(
+    return write_figures(
         study, {"fairness": plots.fairness_figure(fairness_table, study.design().group_order())}
     )
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def mitigation_figure(
     mitigation_comparison: pl.DataFrame, study: StudyResource
 ) -> dg.MaterializeResult:
@@ -76,10 +78,10 @@ def mitigation_figure(
         return dg.MaterializeResult(
             metadata={"note": "no mitigated experiment evaluated yet: nothing to draw"}
         )
-    return saved(study, {"mitigation": plots.mitigation_figure(mitigation_comparison)})
+    return write_figures(study, {"mitigation": plots.mitigation_figure(mitigation_comparison)})
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def repeat_figure(repeat_summary: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Repeated draws: per base experiment, each group's median DSC over the repeats against the
     training ratio, the min-max over repeats as error bars and each ratio's verdict."""
@@ -88,18 +90,18 @@ def repeat_figure(repeat_summary: pl.DataFrame, study: StudyResource) -> dg.Mate
             metadata={"note": "no experiment evaluated yet: nothing to draw"}
         )
     figure = plots.repeat_figure(repeat_summary, study.design().repeats)
-    return saved(study, {"repeats": figure})
+    return write_figures(study, {"repeats": figure})
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def cohort_figure(subject_manifest: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Table 1's distributions: age, height, weight and BMI by race and by sex."""
-    return saved(
+    return write_figures(
         study, {"cohort_distributions": plots.cohort_distributions_figure(subject_manifest)}
     )
 
 
-@dg.asset(**FIGURES)
+@dg.asset(**FIGURE_ASSET_ARGS)
 def qualitative_figure(
     subject_scores: pl.DataFrame, subject_manifest: pl.DataFrame, study: StudyResource
 ) -> dg.MaterializeResult:
@@ -113,12 +115,12 @@ def qualitative_figure(
         evaluated = overall.filter(pl.col("experiment") == experiment)
         for ratio in sorted({evaluated["ratio"].min(), BALANCED} & set(evaluated["ratio"])):
             part = evaluated.filter(pl.col("ratio") == ratio)
-            folder = study.predictions_folder(study.partition(f"{experiment}|{ratio}"))
+            folder = study.predictions_folder(study.partition(partition_key(experiment, ratio)))
             for pick in plots.pick_best_median_worst(part).iter_rows(named=True):
                 cases.append(qualitative_case(pick, ratio, subject_manifest, folder))
         if cases:
             figures[f"qualitative_{experiment}"] = plots.qualitative_figure(cases)
-    return saved(study, figures)
+    return write_figures(study, figures)
 
 
 def qualitative_case(

@@ -4,6 +4,7 @@ a cropping experiment also the cropped dataset of its second stage (docs/mitigat
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases, write_raw_dataset
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
@@ -18,9 +19,9 @@ from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource
 
 
-def cropping_margin(study: StudyResource, experiment: str) -> float | None:
+def cropping_margin(experiment: Experiment) -> float | None:
     """The heart box's margin in mm when the experiment crops to the heart; else None."""
-    mitigation = study.design().experiment(experiment).mitigation
+    mitigation = experiment.mitigation
     return mitigation.crop_margin_mm if mitigation.strategy == "cropping" else None
 
 
@@ -39,7 +40,7 @@ def nnunet_dataset(
     """The split's ED and ES cases in nnU-Net's raw format, with dataset.json (LVBP/LVM/RVBP);
     with cropping, also each case cropped to its labels' heart box plus the margin."""
     partition = study.partition(context.partition_key)
-    name, margin = partition.dataset, cropping_margin(study, partition.experiment)
+    name, margin = partition.dataset, cropping_margin(partition.experiment)
     cases = subject_cases(training_split, subject_manifest)
     cropped = {}
     if margin is not None:
@@ -89,7 +90,7 @@ def nnunet_plans(
     grouped folds as splits_final.json; with cropping, the same for the cropped dataset."""
     partition = study.partition(context.partition_key)
     env = study.nnunet_environment()
-    crops = cropping_margin(study, partition.experiment) is not None
+    crops = cropping_margin(partition.experiment) is not None
     trees = [env, cropped_environment(env)] if crops else [env]
     folder, *cropped = [
         run_in_fresh_process(

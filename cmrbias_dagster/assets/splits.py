@@ -70,16 +70,15 @@ def training_split(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The training subjects at one ratio: exact group counts, held attribute (if any) 50/50 per
     group."""
-    design, settings = study.design(), study.settings()
-    partition = study.partition(context.partition_key)
-    experiment, ratio = design.experiment(partition.experiment), partition.ratio
+    settings, partition = study.settings(), study.partition(context.partition_key)
+    experiment, ratio = partition.experiment, partition.ratio
     drawn = draw_training_split(
         subject_manifest,
         test_set["subject_id"],
         experiment,
         ratio,
         settings.train_size,
-        design.draw_seed(experiment.name),  # the design seed; repeat r > 1 draws with its own
+        partition.draw_seed,  # the design seed; repeat r > 1 draws with its own
     )
     mismatches = split_checks.count_mismatches(drawn, experiment, ratio, settings.train_size)
     shared = split_checks.overlap(drawn, test_set)
@@ -117,8 +116,8 @@ def cv_folds(
     held value (by group alone when nothing is held). The profile's first `trained_folds` are
     trained and ensembled."""
     settings = study.settings()
-    experiment = study.partition(context.partition_key).experiment
-    folds = assign_folds(training_split, settings.folds, study.design().draw_seed(experiment))
+    draw_seed = study.partition(context.partition_key).draw_seed
+    folds = assign_folds(training_split, settings.folds, draw_seed)
     problems = split_checks.fold_problems(folds, nnunet_splits(folds))
     per_fold = folds.group_by("fold", "group").len("subjects").sort("fold", "group")
     yield dg.MaterializeResult(

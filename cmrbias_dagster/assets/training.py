@@ -8,8 +8,13 @@ from functools import partial
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.executors import gpu_pod_tags
-from cmrbias_dagster.fold_reports import Trained, fold_materialization, training_summary
+from cmrbias_dagster.assets.support.fold_reports import (
+    Trained,
+    fold_materialization,
+    training_summary,
+)
+from cmrbias_dagster.executors import TRAINING_POOL, gpu_pod_tags
+from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_models
 from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
@@ -19,11 +24,9 @@ from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
-from cmrbias_dagster.resources.study import StudyPartition
-from cmrbias_dagster.resources.training_progress import training_progress_channel
-from cmrbias_dagster.training_pipes import train_reporting_epochs
+from cmrbias_dagster.training_progress.process_end import train_reporting_epochs
+from cmrbias_dagster.training_progress.step_end import training_progress_channel
 
-TRAINING_POOL = "nnunet_training"
 # The strategies whose fold trains more than one model: per group, or the cascade's two stages.
 MULTI_MODEL_TRAINING = {
     "protected_models": train_group_models,
@@ -53,15 +56,14 @@ def train_with_device(
     waits for one, and which it got), with its experiment's mitigation; each epoch's numbers
     reach the step's log over Pipes."""
     partition = study.partition(context.partition_key)
-    train = fold_trainer(study.design().experiment(partition.experiment), training_split)
-    settings = study.training_settings(partition.experiment)
+    train = fold_trainer(partition.experiment, training_split)
     with training_progress_channel(context) as environment:
         return training.run(
             partial(train_reporting_epochs, train),
             study.nnunet_environment(),
             partition.dataset,
             fold,
-            settings,
+            partition.training,
             log=context.log.info,
             environment=environment,
         )
@@ -108,8 +110,8 @@ def fold_checkpoints(n_folds: int) -> list[dg.AssetsDefinition]:
 
 def model_trees(study: StudyResource, partition: StudyPartition) -> list[NnunetEnvironment]:
     """The results trees the partition's folds train models in (model_environments)."""
-    experiment = study.design().experiment(partition.experiment)
-    return model_environments(study.nnunet_environment(), experiment.mitigation, experiment.groups)
+    mitigation, groups = partition.experiment.mitigation, partition.experiment.groups
+    return model_environments(study.nnunet_environment(), mitigation, groups)
 
 
 def model_convergence(n_folds: int) -> dg.AssetsDefinition:
@@ -124,15 +126,9 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
     def convergence(study: StudyResource) -> dg.Output[pl.DataFrame]:
         """Per experiment, ratio and trained fold: whether its curves reached a plateau (the
         `converged` check), the EMA pseudo-Dice gain and loss drop over the window, the epochs."""
-        design = study.design()
-        partitions = [
-            study.partition(f"{experiment}|{ratio}")
-            for experiment in design.experiment_names
-            for ratio in design.ratios
-        ]
         stored = [
-            (partition.experiment, partition.ratio, result)
-            for partition in partitions
+            (partition.experiment.name, partition.ratio, result)
+            for partition in study.partitions()
             for result in stored_models(
                 model_trees(study, partition), partition.dataset, range(n_folds)
             )

@@ -7,8 +7,7 @@ them (cohort to splits, running by default; training, stopped); the raw cohort's
 from collections.abc import Sequence
 
 import dagster as dg
-
-AC = dg.AutomationCondition
+from dagster import AutomationCondition
 
 # Cheap: the manifest, rejected subjects, Table 1, test sets, training splits and cv folds.
 REFRESHED = dg.AssetSelection.groups("cohort", "splits")
@@ -19,31 +18,39 @@ NIGHTLY_RETRY_CRON = "0 2 * * *"
 
 # A split re-drawn with the same members and content keeps its data version, hence its models.
 split_changed = (
-    AC.any_deps_match(AC.data_version_changed())
+    AutomationCondition.any_deps_match(AutomationCondition.data_version_changed())
     .allow(dg.AssetSelection.assets("training_split"))
     .with_label("training split's data version changed")
 )
 # The rest of a partition follows its nnU-Net dataset; the cheap parents (cv_folds, test_set),
 # re-materialised on every cohort refresh, do not count.
-upstream_retrained = AC.any_deps_updated().allow(TRAINED).with_label("training parent updated")
+upstream_retrained = (
+    AutomationCondition.any_deps_updated().allow(TRAINED).with_label("training parent updated")
+)
 nightly_retry = (
-    AC.cron_tick_passed(NIGHTLY_RETRY_CRON, "UTC") & (AC.missing() | AC.execution_failed())
+    AutomationCondition.cron_tick_passed(NIGHTLY_RETRY_CRON, "UTC")
+    & (AutomationCondition.missing() | AutomationCondition.execution_failed())
 ).with_label("02:00 UTC: missing or failed")
 
 # A changed split stays pending until requested: a training that finished in the same tick must
 # not cancel it, as an update would under `since_last_handled`.
 retrain_trigger = (
-    split_changed.since(AC.newly_requested() | AC.initial_evaluation())
+    split_changed.since(
+        AutomationCondition.newly_requested() | AutomationCondition.initial_evaluation()
+    )
     | upstream_retrained.since_last_handled()
     | nightly_retry
 )
 retrain = (
-    retrain_trigger & ~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()
+    retrain_trigger
+    & ~AutomationCondition.any_deps_missing()
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
 ).with_label("retrain")
 
 CONDITION_BY_GROUP = {
-    "cohort": AC.eager(),
-    "splits": AC.eager(),
+    "cohort": AutomationCondition.eager(),
+    "splits": AutomationCondition.eager(),
     "nnunet": retrain,
     "training": retrain,
     "evaluation": retrain,

@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from cmrbias_dagster.automation.cohort_observation import cohort_observation_sensor
+from cmrbias_dagster.lib.design.partition import partition_key
 
 
 class AutomationReplay:
@@ -78,10 +79,10 @@ def observe_cohort(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
 
 
 def training_split_members(database: Path) -> dict[str, list[str]]:
-    """Each training split's sorted subject ids, keyed "experiment|ratio", from the DuckDB file."""
+    """Each training split's sorted subject ids by partition key, from the DuckDB file."""
     with duckdb.connect(str(database), read_only=True) as db:
         rows = db.sql(
-            "select experiment || '|' || ratio, list(subject_id order by subject_id) "
+            "select experiment, ratio, list(subject_id order by subject_id) "
             "from cmrbias.training_split group by all"
         ).fetchall()
-    return dict(rows)
+    return {partition_key(experiment, ratio): members for experiment, ratio, members in rows}

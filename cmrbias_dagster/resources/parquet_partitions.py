@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from cmrbias_dagster.lib import partitioned_tables as files
+from cmrbias_dagster.lib import partitioned_tables
 from cmrbias_dagster.resources.file_lock import exclusive
 
 CONNECT_ATTEMPTS = 8
@@ -45,12 +45,12 @@ class ViewCatalog:
             ).fetchone()
             if kind == ("BASE TABLE",):
                 old = connection.sql(f"select * from {self.schema}.{table}").pl()
-                for partition, rows in files.split_by_partition(old, columns):
-                    path = files.partition_file(self.folder, table, partition)
+                for partition, rows in partitioned_tables.split_by_partition(old, columns):
+                    path = partitioned_tables.partition_file(self.folder, table, partition)
                     if not path.exists():
-                        files.write_partition(rows, path)
+                        partitioned_tables.write_partition(rows, path)
                 connection.execute(f"drop table {self.schema}.{table}")
-            connection.execute(files.view_sql(self.schema, table, self.folder))
+            connection.execute(partitioned_tables.view_sql(self.schema, table, self.folder))
 
     def follow_folder(self) -> list[str]:
         """Re-point at `folder` the views that read their partition files elsewhere, as they do
@@ -66,11 +66,11 @@ class ViewCatalog:
             moved = [
                 table
                 for table, sql in views
-                if files.view_reads_another_folder(sql, table, self.folder)
-                and files.has_partitions(self.folder, table)
+                if partitioned_tables.view_reads_another_folder(sql, table, self.folder)
+                and partitioned_tables.has_partitions(self.folder, table)
             ]
             for table in moved:
-                connection.execute(files.view_sql(self.schema, table, self.folder))
+                connection.execute(partitioned_tables.view_sql(self.schema, table, self.folder))
         return moved
 
 
@@ -116,8 +116,8 @@ class ParquetPartitions(dg.IOManager):
             context.asset_partitions_def, context.asset_partition_key, expression
         )
         table = context.asset_key.path[-1]
-        path = files.partition_file(self.catalog.folder, table, partition)
-        files.write_partition(obj, path)
+        path = partitioned_tables.partition_file(self.catalog.folder, table, partition)
+        partitioned_tables.write_partition(obj, path)
         try:
             self.catalog.refresh(table, list(partition))
         except duckdb.IOException as busy:  # e.g. a user's DuckDB shell holds the file
@@ -132,12 +132,12 @@ class ParquetPartitions(dg.IOManager):
         expression = partition_expression(context.upstream_output)
         table, folder = context.asset_key.path[-1], self.catalog.folder
         paths = [
-            files.partition_file(
+            partitioned_tables.partition_file(
                 folder, table, partition_values(context.asset_partitions_def, key, expression)
             )
             for key in context.asset_partition_keys
         ]
-        return files.read_partitions(folder, table, paths)
+        return partitioned_tables.read_partitions(folder, table, paths)
 
 
 def partition_expression(context: dg.OutputContext) -> str | Mapping[str, str]:

@@ -1,41 +1,27 @@
 """The study design, the active profile, and where each partition's files live.
 
-One owner for these facts: assets ask the study resource where partition P's nnU-Net dataset,
-predictions, figures and report are, and decode a partition key once into a `StudyPartition`.
+One owner for these facts: assets ask the study resource for their partition once, as a
+`StudyPartition` (lib/design/partition.py, the key's one codec), and where its nnU-Net dataset,
+predictions, figures and report are.
 """
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
 
+from cmrbias_dagster.lib.design.partition import (
+    StudyPartition,
+    seeded_training,
+    study_partition,
+    study_partitions,
+)
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import (
-    DEFAULT_STUDY_FILE,
-    StudyDesign,
-    StudyDesignError,
-    load_study_design,
-)
-from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, dataset_name, stable_dataset_id
+from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, StudyDesign, load_study_design
+from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORK_DIR = PROJECT_ROOT / "data" / "work"
-
-
-@dataclass(frozen=True)
-class StudyPartition:
-    """One experiment x training ratio, with its nnU-Net dataset id and folder name."""
-
-    experiment: str
-    ratio: int
-    dataset_id: int
-    dataset: str
-
-    @property
-    def key(self) -> str:
-        """The partition key as Dagster writes it: `<experiment>|<ratio>`."""
-        return f"{self.experiment}|{self.ratio}"
 
 
 class StudyResource(dg.ConfigurableResource):
@@ -51,17 +37,13 @@ class StudyResource(dg.ConfigurableResource):
         return load_study_design(Path(self.study_file))
 
     def settings(self) -> Profile:
+        """The active profile of the design: its sizes, folds and nnU-Net, training, convergence
+        and prediction settings."""
         return self.design().profile(self.profile)
 
     def training_settings(self, experiment: str | None = None) -> TrainingSettings:
-        """The profile's training block, seeded from the design unless the profile sets a seed;
-        for repeat r > 1 of an experiment (`experiment` named), that seed plus the repeat's step
-        (the design's `draw_seed`)."""
-        training, design = self.settings().training, self.design()
-        seed = design.seed if training.seed is None else training.seed
-        if experiment is not None:
-            seed += design.draw_seed(experiment) - design.seed
-        return replace(training, seed=seed)
+        """The profile's training block, seeded for `experiment` (`seeded_training`)."""
+        return seeded_training(self.design(), self.settings(), experiment)
 
     def output_dir(self, *parts: str) -> Path:
         """A folder under the profile's work directory, created on first use."""
@@ -70,24 +52,12 @@ class StudyResource(dg.ConfigurableResource):
         return path
 
     def partition(self, partition_key: str) -> StudyPartition:
-        """The experiment x ratio of a study partition key (`<experiment>|<ratio>`)."""
-        by_dimension = getattr(partition_key, "keys_by_dimension", None)
-        if by_dimension is None:
-            experiment, _, ratio_text = str(partition_key).partition("|")
-        else:
-            experiment, ratio_text = by_dimension["experiment"], by_dimension["ratio"]
-        design = self.design()
-        if experiment not in design.experiment_names or not ratio_text.isdigit():
-            raise StudyDesignError(f"{partition_key!r} is not a partition of {self.study_file}")
-        ratio = int(ratio_text)
-        if ratio not in design.ratios:
-            raise StudyDesignError(f"ratio {ratio} of {partition_key!r} is not in {design.ratios}")
-        dataset_id = stable_dataset_id(
-            design.experiment_names.index(experiment), design.ratios.index(ratio)
-        )
-        return StudyPartition(
-            experiment, ratio, dataset_id, dataset_name(dataset_id, experiment, ratio)
-        )
+        """The study partition of a key `<experiment>|<ratio>` (`study_partition`)."""
+        return study_partition(self.design(), self.settings(), partition_key)
+
+    def partitions(self) -> list[StudyPartition]:
+        """Every experiment x ratio of the design."""
+        return study_partitions(self.design(), self.settings())
 
     def nnunet_environment(self) -> NnunetEnvironment:
         """The profile's nnU-Net folders under work_dir/<profile>/nnunet/."""

@@ -6,6 +6,8 @@ import numpy as np
 
 LVBP, LVM, RVBP = 1, 2, 3
 CLASS_NAMES: dict[int, str] = {LVBP: "LVBP", LVM: "LVM", RVBP: "RVBP"}
+# The three structures' names in label order, as tables, figures and nnU-Net's logs list them.
+STRUCTURES: tuple[str, ...] = tuple(CLASS_NAMES.values())
 MYOCARDIUM_DENSITY_G_PER_ML = 1.05
 
 

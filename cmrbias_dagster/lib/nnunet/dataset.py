@@ -10,11 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
+from cmrbias_dagster.lib.cohort.clinical import CLASS_NAMES
 from cmrbias_dagster.lib.cohort.validation import PHASES
 from cmrbias_dagster.lib.outputs import replace_folder, staging_folder
 from cmrbias_dagster.lib.splits.folds import case_id
 
-LABELS = {"background": 0, "LVBP": 1, "LVM": 2, "RVBP": 3}
+LABELS = {"background": 0} | {name: label for label, name in CLASS_NAMES.items()}
 CHANNEL_NAMES = {"0": "cineMRI"}
 FILE_ENDING = ".nii.gz"
 # nnU-Net splits image names at "_0000" and treats folder names as dataset names: keep ids plain.
@@ -51,29 +52,6 @@ class NnunetEnvironment:
         os.environ.update(self.variables())
         # nnU-Net's default of 8 workers per pool exhausts a small machine's memory.
         os.environ.setdefault("nnUNet_def_n_proc", "2")
-
-
-def dataset_name(dataset_id: int, experiment: str, ratio: int) -> str:
-    """nnU-Net's folder name of one study partition's dataset, e.g. Dataset512_race_black_50."""
-    if not 0 < dataset_id < 1000:
-        raise ValueError(f"nnU-Net dataset ids have three digits (1..999), got {dataset_id}")
-    return f"Dataset{dataset_id:03d}_{experiment}_{ratio}"
-
-
-def stable_dataset_id(experiment_index: int, ratio_index: int, base: int = 500) -> int:
-    """A dataset id fixed by the partition's position in the study: base + 10*experiment + ratio."""
-    if experiment_index < 0 or not 0 <= ratio_index < 10:
-        raise ValueError(
-            f"need experiment_index >= 0 and 0 <= ratio_index < 10, "
-            f"got {experiment_index} and {ratio_index}"
-        )
-    dataset_id = base + 10 * experiment_index + ratio_index
-    if not 0 < dataset_id < 1000:
-        raise ValueError(
-            f"dataset id {dataset_id} (base {base}, experiment {experiment_index}, "
-            f"ratio {ratio_index}) is outside nnU-Net's three-digit range 1..999"
-        )
-    return dataset_id
 
 
 def _check_cases(cases: Sequence[Case]) -> None:

@@ -6,10 +6,9 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from cmrbias_dagster.lib.cohort.clinical import STRUCTURES
 from cmrbias_dagster.lib.plots.boxes import ratio_boxes, significance_brackets
 from cmrbias_dagster.lib.plots.panels import add_group_legend, panel_grid
-
-STRUCTURE_CLASSES = ("LVBP", "LVM", "RVBP")
 
 
 def dsc_by_ratio_figure(
@@ -36,8 +35,8 @@ def dsc_by_class_figure(
     group_order: Mapping[str, Sequence[str]],
 ) -> Figure:
     """Fig. 3: rows = LVBP, LVM, RVBP; columns = experiments; box plots and stars as in Fig. 2."""
-    figure, axes = panel_grid(len(STRUCTURE_CLASSES), len(group_order))
-    for row, class_name in enumerate(STRUCTURE_CLASSES):
+    figure, axes = panel_grid(len(STRUCTURES), len(group_order))
+    for row, class_name in enumerate(STRUCTURES):
         for column, (experiment, groups) in enumerate(group_order.items()):
             axis = axes[row][column]
             _dsc_panel(axis, subject_scores, comparisons, experiment, groups, class_name)
@@ -45,7 +44,7 @@ def dsc_by_class_figure(
             if row == 0:
                 axis.set_title(experiment)
                 add_group_legend(axis, list(groups))
-            if row == len(STRUCTURE_CLASSES) - 1:
+            if row == len(STRUCTURES) - 1:
                 axis.set_xlabel(training_ratio_label(groups))
     return figure
 

@@ -8,6 +8,7 @@ from functools import partial
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.nnunet.cropping_cascade import cascade_summary, predict_cropped_ensemble
 from cmrbias_dagster.lib.nnunet.inference import CasePrediction, predict_ensemble
 from cmrbias_dagster.lib.nnunet.mitigation.routing import (
@@ -16,7 +17,6 @@ from cmrbias_dagster.lib.nnunet.mitigation.routing import (
     trained_group_models,
 )
 from cmrbias_dagster.resources import StudyResource
-from cmrbias_dagster.resources.study import StudyPartition
 
 
 def ensemble_predictor(
@@ -24,7 +24,7 @@ def ensemble_predictor(
 ) -> tuple[Callable[..., list[CasePrediction]], GroupRouting | None]:
     """The prediction function for the partition's experiment (called as `predict_ensemble`
     is), and the routing to protected models where there is one."""
-    mitigation = study.design().experiment(partition.experiment).mitigation
+    mitigation = partition.experiment.mitigation
     if mitigation.strategy == "cropping":
         return partial(predict_cropped_ensemble, margin_mm=mitigation.crop_margin_mm), None
     routing = protected_routing(study, partition, test_set, n_folds)
@@ -36,7 +36,7 @@ def protected_routing(
 ) -> GroupRouting | None:
     """For a protected-models experiment, which group's models segment each test subject (the
     only trained group's, at a ratio that trains one); None for any other experiment."""
-    experiment = study.design().experiment(partition.experiment)
+    experiment = partition.experiment
     if experiment.mitigation.strategy != "protected_models":
         return None
     env = study.nnunet_environment()

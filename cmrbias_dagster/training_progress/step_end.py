@@ -1,5 +1,5 @@
 """The step's end of the Dagster Pipes channel from a fresh training process (whose end is
-cmrbias_dagster.training_pipes): what the child logs appears in the run's event log as it comes."""
+`process_end`): what the child logs appears in the run's event log as it comes."""
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager

@@ -1,5 +1,5 @@
 """The fresh training process's end of the Dagster Pipes channel (the step's end is
-resources.training_progress): each epoch's line goes to the run's event log while the fold trains.
+`step_end`): each epoch's line goes to the run's event log while the fold trains.
 
 It imports dagster_pipes only, never dagster, so the fresh process stays light; and it lives outside
 `lib`, which knows nothing of Dagster.

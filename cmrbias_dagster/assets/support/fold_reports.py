@@ -4,6 +4,7 @@ cascade's two stages (docs/mitigation.md)."""
 
 import dagster as dg
 
+from cmrbias_dagster.lib.cohort.clinical import STRUCTURES
 from cmrbias_dagster.lib.design.settings import ConvergenceSettings
 from cmrbias_dagster.lib.nnunet.convergence import fold_verdict
 from cmrbias_dagster.lib.nnunet.fold_records import FoldResult
@@ -11,7 +12,6 @@ from cmrbias_dagster.lib.nnunet.mitigation.protected import group_models_stamp
 from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.lib.plots.training_curve import training_curve_png
 
-CLASSES = ("LVBP", "LVM", "RVBP")
 # What a fold asset trains: one model, or several by name (protected models: by group; cropping:
 # by stage).
 Trained = FoldResult | dict[str, FoldResult]
@@ -33,7 +33,7 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
         "mean_epoch_seconds": round(result.mean_epoch_seconds, 2),
         **{
             f"pseudo_dice_{name}": round(v, 4)
-            for name, v in zip(CLASSES, result.pseudo_dice, strict=False)
+            for name, v in zip(STRUCTURES, result.pseudo_dice, strict=False)
         },
         **{f"validation_dice_{name}": round(v, 4) for name, v in result.validation_dice.items()},
         "checkpoint": dg.MetadataValue.path(result.checkpoint),

@@ -1,0 +1,3 @@
+"""What only assets share, and no asset module owns: what a fold asset reports once trained
+(`fold_reports`), and how `ensemble_prediction` segments a partition by its mitigation
+(`ensemble_routes`). Imports `lib`, `resources` and Dagster, never an asset module."""
