@@ -10,6 +10,7 @@ from cmrbias_dagster.lib import plots
 from cmrbias_dagster.lib.cohort.volumes import load_volume
 from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
 from cmrbias_dagster.lib.outputs import write_atomically
+from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.resources import StudyResource
 
@@ -37,7 +38,7 @@ def dsc_figure(
     figure = plots.dsc_by_ratio_figure(
         subject_scores, group_comparisons, study.design().group_order()
     )
-    return saved(study, {"fig2_dsc_by_ratio": figure})
+    return saved(study, {figure_names.DSC_BY_RATIO: figure})
 
 
 @dg.asset(**FIGURES)
@@ -48,22 +49,21 @@ def class_dsc_figure(
     figure = plots.dsc_by_class_figure(
         subject_scores, group_comparisons, study.design().group_order()
     )
-    return saved(study, {"fig3_dsc_by_class": figure})
+    return saved(study, {figure_names.DSC_BY_CLASS: figure})
 
 
 @dg.asset(**FIGURES)
 def clinical_figure(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Fig. 4: predicted minus true LV/RV ESV and EF per group across training ratios."""
     figure = plots.clinical_differences_figure(clinical_measures, study.design().group_order())
-    return saved(study, {"fig4_clinical_differences": figure})
+    return saved(study, {figure_names.CLINICAL_DIFFERENCES: figure})
 
 
 @dg.asset(**FIGURES)
 def fairness_figure(fairness_table: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """SD of group means, skewed error ratio, ES-Dice and parity gap against the training ratio."""
-    return saved(
-        study, {"fairness": plots.fairness_figure(fairness_table, study.design().group_order())}
-    )
+    figure = plots.fairness_figure(fairness_table, study.design().group_order())
+    return saved(study, {figure_names.FAIRNESS: figure})
 
 
 @dg.asset(**FIGURES)
@@ -76,7 +76,7 @@ def mitigation_figure(
         return dg.MaterializeResult(
             metadata={"note": "no mitigated experiment evaluated yet: nothing to draw"}
         )
-    return saved(study, {"mitigation": plots.mitigation_figure(mitigation_comparison)})
+    return saved(study, {figure_names.MITIGATION: plots.mitigation_figure(mitigation_comparison)})
 
 
 @dg.asset(**FIGURES)
@@ -88,15 +88,14 @@ def repeat_figure(repeat_summary: pl.DataFrame, study: StudyResource) -> dg.Mate
             metadata={"note": "no experiment evaluated yet: nothing to draw"}
         )
     figure = plots.repeat_figure(repeat_summary, study.design().repeats)
-    return saved(study, {"repeats": figure})
+    return saved(study, {figure_names.REPEATS: figure})
 
 
 @dg.asset(**FIGURES)
 def cohort_figure(subject_manifest: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Table 1's distributions: age, height, weight and BMI by race and by sex."""
-    return saved(
-        study, {"cohort_distributions": plots.cohort_distributions_figure(subject_manifest)}
-    )
+    figure = plots.cohort_distributions_figure(subject_manifest)
+    return saved(study, {figure_names.COHORT_DISTRIBUTIONS: figure})
 
 
 @dg.asset(**FIGURES)
@@ -117,7 +116,7 @@ def qualitative_figure(
             for pick in plots.pick_best_median_worst(part).iter_rows(named=True):
                 cases.append(qualitative_case(pick, ratio, subject_manifest, folder))
         if cases:
-            figures[f"qualitative_{experiment}"] = plots.qualitative_figure(cases)
+            figures[figure_names.qualitative(experiment)] = plots.qualitative_figure(cases)
     return saved(study, figures)
 
 
