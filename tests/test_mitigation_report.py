@@ -8,7 +8,6 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from cmrbias_dagster.assets.report import mitigation_section
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import mitigation
 from cmrbias_dagster.lib.analysis.result_tables import subject_scores
@@ -22,6 +21,7 @@ from tests.test_mitigation_comparison import (
     planted_metrics,
     study_design,
 )
+from tests.test_report_outline import exported_mitigation_section
 
 DESIGN = study_design(SEX, BASELINE, OVERSAMPLED, DRO)
 GAP_CAPTION = "Gap, median DSC first - second group: race_black"
@@ -79,16 +79,16 @@ def study_of(tmp_path: Path) -> StudyResource:
 
 def test_the_report_reads_the_exported_table_and_figure(tmp_path: Path) -> None:
     study = study_of(tmp_path)
-    assert mitigation_section(study) == []  # neither asset materialised yet
+    assert exported_mitigation_section(study) == []  # neither asset materialised yet
     scores = subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED)))
     table = mitigation.mitigation_comparison(scores, study.design())
     export_table(table, study.tables_folder(), "mitigation_comparison")
-    (section,) = mitigation_section(study)
+    (section,) = exported_mitigation_section(study)
     assert section.figures == []  # no figure file yet
     summary = dict(section.tables)["Summary"]
     assert summary.equals(table.select(mitigation.SUMMARY))  # nulls and types survive the CSV
     study.figure_file("mitigation").write_bytes(b"\x89PNG")
-    (section,) = mitigation_section(study)
+    (section,) = exported_mitigation_section(study)
     assert section.figures == [("mitigation", b"\x89PNG")]
 
 
@@ -97,4 +97,4 @@ def test_an_empty_exported_table_gives_no_section(tmp_path: Path) -> None:
     export_table(
         pl.DataFrame(schema=mitigation.SCHEMA), study.tables_folder(), "mitigation_comparison"
     )
-    assert mitigation_section(study) == []
+    assert exported_mitigation_section(study) == []

@@ -19,6 +19,7 @@ from cmrbias_dagster.lib.design.study import StudyDesign, parse_study_design
 from cmrbias_dagster.lib.plots import figure_png, repeat_figure
 from cmrbias_dagster.resources import StudyResource
 from tests.test_repeats import RACE_BLACK, design_mapping, planted_scores, summarise
+from tests.test_report_outline import exported_repeats_section
 
 
 def planted(gaps: tuple[float, ...]) -> tuple[StudyDesign, pl.DataFrame]:
@@ -92,7 +93,7 @@ def test_the_asset_draws_the_figure_and_the_report_section_embeds_it(tmp_path: P
     metadata = result.asset_materializations_for_node("repeat_figure")[0].metadata
     png = Path(metadata["repeats_path"].value).read_bytes()
     assert png.startswith(b"\x89PNG")
-    (section,) = report_assets.repeats_section(study)
+    (section,) = exported_repeats_section(study)
     assert section.figures == [("repeats", png)]
     assert "repeat_figure" in report_assets.FILE_ASSETS
 

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from cmrbias_dagster.assets import analysis
-from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import gaps, repeats
 from cmrbias_dagster.lib.design.study import (
@@ -27,6 +26,7 @@ from cmrbias_dagster.lib.design.study import (
 )
 from cmrbias_dagster.lib.splits.sampling import draw_test_set, draw_training_split
 from cmrbias_dagster.resources import StudyResource
+from tests.test_report_outline import exported_repeats_section
 from tests.test_sampling import make_manifest
 from tests.test_study_design import STUDY_YAML, VALID
 
@@ -314,7 +314,7 @@ def test_the_asset_exports_the_summary_and_the_report_reads_it(tmp_path: Path) -
     assert metadata["rows"].value == 2
     assert Path(metadata["csv"].value).is_file()
     assert "not established" in metadata["summary"].value
-    (section,) = report_assets.repeats_section(study)
+    (section,) = exported_repeats_section(study)
     assert section.tables[0][1]["verdict"].to_list() == ["not established"] * 2
     assert section.tables[1][1]["sd_a"].to_list() == pytest.approx(
         [np.std([0.82, 0.78, 0.825], ddof=1)] * 2

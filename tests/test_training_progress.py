@@ -7,7 +7,6 @@ import sys
 import warnings
 
 import dagster as dg
-
 from cmrbias_dagster.resources.training_progress import training_progress_channel
 
 CHILD = """from dagster_pipes import open_dagster_pipes

@@ -11,6 +11,7 @@ from cmrbias_dagster.lib.cohort.volumes import load_volume
 from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
 from cmrbias_dagster.lib.outputs import write_atomically
+from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.resources import StudyResource
 
@@ -39,7 +40,7 @@ def dsc_figure(
     figure = plots.dsc_by_ratio_figure(
         subject_scores, group_comparisons, study.design().group_order()
     )
-    return write_figures(study, {"fig2_dsc_by_ratio": figure})
+    return write_figures(study, {figure_names.DSC_BY_RATIO: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
@@ -50,22 +51,21 @@ def class_dsc_figure(
     figure = plots.dsc_by_class_figure(
         subject_scores, group_comparisons, study.design().group_order()
     )
-    return write_figures(study, {"fig3_dsc_by_class": figure})
+    return write_figures(study, {figure_names.DSC_BY_CLASS: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
 def clinical_figure(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Fig. 4: predicted minus true LV/RV ESV and EF per group across training ratios."""
     figure = plots.clinical_differences_figure(clinical_measures, study.design().group_order())
-    return write_figures(study, {"fig4_clinical_differences": figure})
+    return write_figures(study, {figure_names.CLINICAL_DIFFERENCES: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
 def fairness_figure(fairness_table: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """SD of group means, skewed error ratio, ES-Dice and parity gap against the training ratio."""
-    return write_figures(
-        study, {"fairness": plots.fairness_figure(fairness_table, study.design().group_order())}
-    )
+    figure = plots.fairness_figure(fairness_table, study.design().group_order())
+    return write_figures(study, {figure_names.FAIRNESS: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
@@ -78,7 +78,8 @@ def mitigation_figure(
         return dg.MaterializeResult(
             metadata={"note": "no mitigated experiment evaluated yet: nothing to draw"}
         )
-    return write_figures(study, {"mitigation": plots.mitigation_figure(mitigation_comparison)})
+    figure = plots.mitigation_figure(mitigation_comparison)
+    return write_figures(study, {figure_names.MITIGATION: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
@@ -90,15 +91,14 @@ def repeat_figure(repeat_summary: pl.DataFrame, study: StudyResource) -> dg.Mate
             metadata={"note": "no experiment evaluated yet: nothing to draw"}
         )
     figure = plots.repeat_figure(repeat_summary, study.design().repeats)
-    return write_figures(study, {"repeats": figure})
+    return write_figures(study, {figure_names.REPEATS: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
 def cohort_figure(subject_manifest: pl.DataFrame, study: StudyResource) -> dg.MaterializeResult:
     """Table 1's distributions: age, height, weight and BMI by race and by sex."""
-    return write_figures(
-        study, {"cohort_distributions": plots.cohort_distributions_figure(subject_manifest)}
-    )
+    figure = plots.cohort_distributions_figure(subject_manifest)
+    return write_figures(study, {figure_names.COHORT_DISTRIBUTIONS: figure})
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
@@ -119,7 +119,7 @@ def qualitative_figure(
             for pick in plots.pick_best_median_worst(part).iter_rows(named=True):
                 cases.append(qualitative_case(pick, ratio, subject_manifest, folder))
         if cases:
-            figures[f"qualitative_{experiment}"] = plots.qualitative_figure(cases)
+            figures[figure_names.qualitative(experiment)] = plots.qualitative_figure(cases)
     return write_figures(study, figures)
 
 

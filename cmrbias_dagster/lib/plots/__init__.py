@@ -1,8 +1,10 @@
 """Stage 6, plots: the paper's figures and supplementary ones as matplotlib Figures and PNG bytes,
-and pictures of subjects (slices with label overlays). May import `design`, `cohort`, `nnunet`
-(case paths), `evaluation` and `analysis`.
+pictures of subjects (slices with label overlays), and `figure_names`, the one table of the
+figures' file names. May import `design`, `cohort`, `nnunet` (case paths), `evaluation` and
+`analysis`.
 """
 
+from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.plots.characteristics import cohort_distributions_figure
 from cmrbias_dagster.lib.plots.clinical import clinical_differences_figure
 from cmrbias_dagster.lib.plots.dsc import dsc_by_class_figure, dsc_by_ratio_figure
@@ -23,6 +25,7 @@ __all__ = [
     "dsc_by_class_figure",
     "dsc_by_ratio_figure",
     "fairness_figure",
+    "figure_names",
     "figure_png",
     "mitigation_figure",
     "pick_best_median_worst",

@@ -1,0 +1,31 @@
+"""Each figure's file name under figures/ (without `.png`): the figure assets write these files
+and the report reads them, both from this one table."""
+
+from collections.abc import Sequence
+
+DSC_BY_RATIO = "fig2_dsc_by_ratio"
+DSC_BY_CLASS = "fig3_dsc_by_class"
+CLINICAL_DIFFERENCES = "fig4_clinical_differences"
+FAIRNESS = "fairness"
+COHORT_DISTRIBUTIONS = "cohort_distributions"
+MITIGATION = "mitigation"
+REPEATS = "repeats"
+
+
+def qualitative(experiment: str) -> str:
+    """The qualitative figure of one experiment: its best, median and worst test subjects."""
+    return f"qualitative_{experiment}"
+
+
+def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
+    """Every figure the study draws, the qualitative one once per experiment."""
+    return (
+        DSC_BY_RATIO,
+        DSC_BY_CLASS,
+        CLINICAL_DIFFERENCES,
+        FAIRNESS,
+        COHORT_DISTRIBUTIONS,
+        MITIGATION,
+        REPEATS,
+        *(qualitative(experiment) for experiment in experiments),
+    )
