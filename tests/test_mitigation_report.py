@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.analysis import mitigation
+from cmrbias_dagster.lib.analysis import mitigation, strategy_effects
 from cmrbias_dagster.lib.analysis.result_tables import subject_scores
 from cmrbias_dagster.lib.outputs import export_table
 from cmrbias_dagster.resources import StudyResource
@@ -34,29 +34,41 @@ def png() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def comparison() -> pl.DataFrame:
-    scores = subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED, DRO)))
+def scores() -> pl.DataFrame:
+    return subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED, DRO)))
+
+
+@pytest.fixture(scope="module")
+def comparison(scores) -> pl.DataFrame:
     return mitigation.mitigation_comparison(scores, DESIGN)
 
 
-def test_the_section_shows_each_familys_gap_then_the_summary(comparison) -> None:
-    section = report.mitigation_section(comparison, DESIGN, png())
+@pytest.fixture(scope="module")
+def effects(scores) -> pl.DataFrame:
+    return strategy_effects.strategy_effect_table(scores, DESIGN, DESIGN.equivalence_margin)
+
+
+def test_the_section_shows_each_familys_gap_the_summary_and_the_tests(comparison, effects) -> None:
+    section = report.mitigation_section(comparison, effects, DESIGN, png())
     assert section is not None and section.heading == "Bias mitigation"
     captions = [caption for caption, _ in section.tables]
-    assert captions == [GAP_CAPTION, "Summary"]
-    gaps, summary = (frame for _, frame in section.tables)
+    assert captions == [GAP_CAPTION, "Summary", "Tested effects"]
+    gaps, summary, tested = (frame for _, frame in section.tables)
     assert gaps.equals(mitigation.side_by_side(comparison, "race_black"))
     assert summary.columns == list(mitigation.SUMMARY) and summary.height == comparison.height
+    assert tested.columns == list(strategy_effects.SUMMARY)
+    # two strategies x the ratios evaluated x (each group, the gap)
+    assert tested.height == 2 * comparison["ratio"].n_unique() * 3
     assert section.figures == [("mitigation", png())]
     markdown = report.study_report_markdown("t", "", [section])
     assert r"race\_black\_oversampled (oversampling)" in markdown
     assert "data:image/png;base64," in markdown
 
 
-def test_no_section_without_rows_of_the_designs_mitigated_experiments(comparison) -> None:
+def test_no_section_without_rows_of_the_designs_mitigated_experiments(comparison, effects) -> None:
     empty = comparison.clear()
-    assert report.mitigation_section(empty, DESIGN) is None
-    assert report.mitigation_section(comparison, study_design(SEX, BASELINE)) is None
+    assert report.mitigation_section(empty, effects, DESIGN) is None
+    assert report.mitigation_section(comparison, effects, study_design(SEX, BASELINE)) is None
 
 
 def study_of(tmp_path: Path) -> StudyResource:

@@ -12,10 +12,12 @@ from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import (
     comparisons,
+    gaps,
     mitigation,
     ratio_dependence,
     repeats,
     result_tables,
+    strategy_effects,
 )
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.plots import figure_names
@@ -32,6 +34,7 @@ from tests.test_mitigation_comparison import (
 DESIGN = study_design(SEX, BASELINE, OVERSAMPLED)
 SETTINGS = load_study_design(DEFAULT_STUDY_FILE).profile("tiny")
 HEADINGS = [
+    "Headline",
     "Findings",
     "Study design",
     "Cohort (Table 1)",
@@ -54,6 +57,8 @@ ASSETS = Path(report_assets.__file__).parent
 def tables() -> report.ReportTables:
     scores = result_tables.subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED)))
     order = DESIGN.group_order()
+    margin = DESIGN.equivalence_margin
+    gap_verdicts = gaps.gap_table(scores, DESIGN, margin)
     return report.ReportTables(
         cohort_characteristics=pl.DataFrame({"measure": ["age"], "p": [0.5]}),
         median_dsc=result_tables.median_dsc_table(scores, seed=DESIGN.seed),
@@ -62,12 +67,14 @@ def tables() -> report.ReportTables:
         ratio_comparisons=comparisons.ratio_comparisons(scores),
         clinical_difference=pl.DataFrame({"measure": ["lv_ef"], "difference": [-1.0]}),
         fairness=comparisons.fairness_table(scores),
-        ratio_dependence=ratio_dependence.ratio_dependence_table(scores, order, seed=DESIGN.seed),
+        ratio_dependence=ratio_dependence.ratio_dependence_table(scores, DESIGN, margin),
+        gap_verdicts=gap_verdicts,
         model_convergence=pl.DataFrame(
             {"experiment": ["sex"], "ratio": [0], "fold": [0], "passed": [True], "reason": ["ok"]}
         ),
         mitigation_comparison=mitigation.mitigation_comparison(scores, DESIGN),
-        repeat_summary=repeats.repeat_summary(scores, DESIGN),
+        mitigation_effects=strategy_effects.strategy_effect_table(scores, DESIGN, margin),
+        repeat_summary=repeats.repeat_summary(scores, gap_verdicts, DESIGN),
         data_versions=pl.DataFrame(schema=["asset", "partition", "data_version"]),
     )
 
@@ -87,13 +94,15 @@ def test_the_sections_come_in_the_outlines_order(tables) -> None:
     sections = report.study_report_sections(inputs_of(tables, every_figure()))
     assert [section.heading for section in sections] == HEADINGS
     assert len(report.OUTLINE) == len(HEADINGS)
-    findings = sections[0].text.splitlines()
+    headline = sections[0].tables[0][1]
+    assert headline["experiment"].to_list()[::3] == ["race_black", "race_black_oversampled", "sex"]
+    findings = list(sections[1].bullets)
     assert findings == report.report_findings(tables, DESIGN)
     assert findings[1].startswith("race_black: black median DSC")
-    median = dict(sections[3].tables)
+    median = dict(sections[4].tables)
     assert list(median) == ["sex", "race_black", "race_black_oversampled"]
     assert median["race_black"].equals(result_tables.table2_wide(tables.median_dsc, "race_black"))
-    design_table = dict(sections[1].tables)["Experiments"]
+    design_table = dict(sections[2].tables)["Experiments"]
     assert design_table["train"].to_list() == [SETTINGS.train_size] * 3
 
 
@@ -133,7 +142,8 @@ def test_the_pages_render_the_outline(tables) -> None:
     page, markdown = report.study_report_pages(inputs_of(tables, {}))
     assert re.findall(r"<h2>([^<]*)</h2>", page) == HEADINGS
     assert page.startswith("<!DOCTYPE html>") and "<p>Profile tiny.</p>" in page
-    assert re.findall(r"^## (.*)$", markdown, re.MULTILINE)[0] == "Findings"
+    assert re.findall(r"^## (.*)$", markdown, re.MULTILINE)[:2] == ["Headline", "Findings"]
+    assert "<ul><li>race\\_black" not in page and "<ul><li>sex: " in page
     assert markdown.startswith("# Demographic bias in nnU-Net CMR segmentation")
     assert "The full-size figures are in the HTML file." in markdown
 

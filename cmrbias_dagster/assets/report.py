@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.analysis import mitigation, repeats
+from cmrbias_dagster.lib.analysis import mitigation, repeats, strategy_effects
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.resources import StudyResource
@@ -20,8 +20,18 @@ FIGURE_ASSETS = (
 )
 VERSIONED = ("subject_manifest", "training_split", "segmentation_metrics")
 # Read from their files, not as inputs: a report built before one was materialised omits it.
-FILE_ASSETS = ("mitigation_comparison", "mitigation_figure", "repeat_summary", "repeat_figure")
-EXPORTED_TABLES = {"mitigation_comparison": mitigation.SCHEMA, "repeat_summary": repeats.SCHEMA}
+FILE_ASSETS = (
+    "mitigation_comparison",
+    "mitigation_effects",
+    "mitigation_figure",
+    "repeat_summary",
+    "repeat_figure",
+)
+EXPORTED_TABLES = {
+    "mitigation_comparison": mitigation.SCHEMA,
+    "mitigation_effects": strategy_effects.SCHEMA,
+    "repeat_summary": repeats.SCHEMA,
+}
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -72,12 +82,14 @@ def study_report(
     clinical_difference_table: pl.DataFrame,
     fairness_table: pl.DataFrame,
     ratio_dependence_table: pl.DataFrame,
+    gap_verdicts: pl.DataFrame,
     model_convergence: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """The study on one HTML page: the findings (with each gap's dependence on the share, the
-    models' convergence and whether it holds across repeated draws), design, profile and seed,
-    Tables 1-3, statistics, fairness, every figure, software versions and the data versions it
-    was built from. To read it here, click [Show Markdown] next to `report_markdown` below."""
+    """The study on one HTML page: the headline table and the findings (each gap with its
+    two-level CI and verdict, its dependence on the share, the models' convergence records),
+    design, profile and seed, Tables 1-3, statistics, fairness, every figure, software versions
+    and the data versions it was built from. To read it here, click [Show Markdown] next to
+    `report_markdown` below."""
     tables = report.ReportTables(
         cohort_characteristics=cohort_characteristics,
         median_dsc=median_dsc_table,
@@ -87,6 +99,7 @@ def study_report(
         clinical_difference=clinical_difference_table,
         fairness=fairness_table,
         ratio_dependence=ratio_dependence_table,
+        gap_verdicts=gap_verdicts,
         model_convergence=model_convergence,
         **exported_tables(study),
         data_versions=data_versions(context.instance),

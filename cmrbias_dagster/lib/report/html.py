@@ -21,10 +21,12 @@ img { max-width: 100%; } figcaption { font-size: 0.9rem; color: #555; margin-bot
 
 @dataclass(frozen=True)
 class Section:
-    """A heading, an optional paragraph, tables (caption, frame) and figures (caption, PNG)."""
+    """A heading, an optional paragraph, bullets, tables (caption, frame) and figures (caption,
+    PNG)."""
 
     heading: str
     text: str = ""
+    bullets: Sequence[str] = field(default_factory=tuple)
     tables: Sequence[tuple[str, pl.DataFrame]] = field(default_factory=tuple)
     figures: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
 
@@ -67,6 +69,9 @@ def render_section(section: Section) -> str:
     parts = [f"<h2>{html.escape(section.heading)}</h2>"]
     if section.text:
         parts.append(f"<p>{html.escape(section.text)}</p>")
+    if section.bullets:
+        items = "".join(f"<li>{html.escape(bullet)}</li>" for bullet in section.bullets)
+        parts.append(f"<ul>{items}</ul>")
     for caption, table in section.tables:
         parts.append(f"<h3>{html.escape(caption)}</h3>{html_table(table)}")
     parts += [html_figure(caption, png) for caption, png in section.figures]

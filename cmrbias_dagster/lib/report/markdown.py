@@ -36,9 +36,12 @@ def markdown_figure(caption: str, png: bytes) -> str:
 
 
 def section_markdown(section: Section) -> str:
-    """The section's heading, paragraphs (one a line of its text) and tables; not its figures."""
+    """The section's heading, paragraphs (one a line of its text), bullets and tables; not its
+    figures."""
     parts = [f"## {escape_markdown(section.heading)}"]
     parts += [escape_markdown(line) for line in section.text.splitlines() if line.strip()]
+    if section.bullets:
+        parts.append("\n".join(f"- {escape_markdown(bullet)}" for bullet in section.bullets))
     for caption, table in section.tables:
         if caption:
             parts.append(f"### {escape_markdown(caption)}")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from cmrbias_dagster.lib.analysis import result_tables
-from cmrbias_dagster.lib.analysis.findings import study_findings
+from cmrbias_dagster.lib.analysis.findings import headline_table, study_findings
+from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_names
@@ -22,8 +23,9 @@ TITLE = "Demographic bias in nnU-Net CMR segmentation"
 
 @dataclass(frozen=True)
 class ReportTables:
-    """The analysis tables the report shows; `mitigation_comparison` and `repeat_summary` are
-    empty while not exported, `data_versions` is each input partition's latest data version."""
+    """The analysis tables the report shows; `mitigation_comparison`, `mitigation_effects` and
+    `repeat_summary` are empty while not exported, `data_versions` is each input partition's
+    latest data version."""
 
     cohort_characteristics: pl.DataFrame
     median_dsc: pl.DataFrame
@@ -33,8 +35,10 @@ class ReportTables:
     clinical_difference: pl.DataFrame
     fairness: pl.DataFrame
     ratio_dependence: pl.DataFrame
+    gap_verdicts: pl.DataFrame
     model_convergence: pl.DataFrame
     mitigation_comparison: pl.DataFrame
+    mitigation_effects: pl.DataFrame
     repeat_summary: pl.DataFrame
     data_versions: pl.DataFrame
 
@@ -57,15 +61,13 @@ class ReportInputs:
 
 
 def report_findings(tables: ReportTables, design: StudyDesign) -> list[str]:
-    """The findings sentences: each experiment's gap by ratio, its test, its dependence on the
-    share, its models' convergence and whether it holds across repeated draws."""
+    """The findings, one bullet per experiment: each gap by ratio with its two-level CI and
+    verdict, its dependence on the share and its models' convergence records."""
     return study_findings(
-        tables.median_dsc,
-        tables.group_comparisons,
+        tables.gap_verdicts,
         design,
         ratio_dependence=tables.ratio_dependence,
         convergence=tables.model_convergence,
-        repeat_summary=tables.repeat_summary,
     )
 
 
@@ -101,9 +103,32 @@ def table3_note(design: StudyDesign) -> str:
     return f"No held attribute, so no rows: {', '.join(unheld)}." if unheld else ""
 
 
+HEADLINE_TEXT = (
+    "Median overall DSC of each group by the first group's share of the training set, and the "
+    "gap (first group minus second, DSC points) with its 95 % CI over training draws and test "
+    "subjects and the verdict: established (Holm-adjusted test rejects no gap), not established, "
+    'or equivalent within the design\'s margin (docs/study.md, "Verdicts").'
+)
+
+
+def headline_section(inputs: ReportInputs) -> Section | None:
+    """Each experiment's group medians by ratio, the gaps with CIs and verdicts, the trend."""
+    tables = inputs.tables
+    if tables.gap_verdicts.is_empty():
+        return None
+    text = HEADLINE_TEXT
+    if inputs.design.repeats == 1:
+        text += f" One training draw per model: {ONE_DRAW}."
+    return Section(
+        "Headline",
+        text,
+        tables=[("", headline_table(tables.gap_verdicts, tables.ratio_dependence))],
+    )
+
+
 def findings_section(inputs: ReportInputs) -> Section:
-    """The findings sentences, one paragraph each."""
-    return Section("Findings", "\n".join(inputs.findings))
+    """The findings, one bullet per experiment."""
+    return Section("Findings", bullets=tuple(inputs.findings))
 
 
 def design_section(inputs: ReportInputs) -> Section:
@@ -164,10 +189,10 @@ def ratio_dependence_section(inputs: ReportInputs) -> Section:
     """Whether each gap moves with the first group's training share."""
     return Section(
         "Does the gap move with the training share?",
-        "Per-subject DSC slopes over the ratios; the gap slope is the first group's mean slope "
-        "minus the second's (DSC per 100 % share), tested by permuting group labels within "
-        "held strata (Holm per class). A gap that does not move with the share is group "
-        "difficulty or under-training, not imbalance bias.",
+        "Per-subject DSC slopes over the ratios; the gap slope (estimate) is the first group's "
+        "mean slope minus the second's within held strata (DSC per 100 % share), with a 95 % CI "
+        "over training draws and test subjects (Holm per class). A gap that does not move with "
+        "the share points to group difficulty or under-training rather than imbalance bias.",
         tables=[("", inputs.tables.ratio_dependence.drop("note"))],
     )
 
@@ -205,6 +230,7 @@ def bias_mitigation_section(inputs: ReportInputs) -> Section | None:
     rows in `mitigation_comparison`."""
     return mitigation_section(
         inputs.tables.mitigation_comparison,
+        inputs.tables.mitigation_effects,
         inputs.design,
         inputs.figures.get(figure_names.MITIGATION),
     )
@@ -235,6 +261,7 @@ def provenance_section(inputs: ReportInputs) -> Section:
 
 
 OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
+    headline_section,
     findings_section,
     design_section,
     cohort_section,
