@@ -38,7 +38,8 @@ ONE_DRAW = "one training draw: training noise not included"
 @dataclass(frozen=True)
 class TwoLevelEstimate:
     """A contrast's mean over repeats with its two-level standard error, t degrees of freedom,
-    95 % CI and two-sided p-value; `repeats` is how many training draws it rests on."""
+    95 % CI and two-sided p-value; `repeats` is how many training draws it rests on, and the
+    variance's subject and model parts (se^2 = subject_var + model_var) say which dominates."""
 
     estimate: float
     se: float
@@ -47,6 +48,8 @@ class TwoLevelEstimate:
     ci_high: float
     p_value: float
     repeats: int
+    subject_var: float = math.nan
+    model_var: float = 0.0
 
 
 def subject_resamples(strata: Sequence[object], seed: int, n: int = N_RESAMPLES) -> np.ndarray:
@@ -71,16 +74,20 @@ def combine(
     repeats = theta.size
     boot = boot[np.isfinite(boot).all(axis=1)]
     if repeats == 0 or not np.isfinite(theta).all() or boot.shape[0] < 2:
-        return TwoLevelEstimate(*(math.nan,) * 6, repeats)
+        return TwoLevelEstimate(*(math.nan,) * 6, repeats, math.nan, math.nan)
     subject_var = float(np.var(boot.mean(axis=1), ddof=1))
     subject_df = max(subject_df, 1.0)
     if repeats == 1:
-        return _t_estimate(float(theta.mean()), subject_var, subject_df, repeats)
+        return _t_estimate(float(theta.mean()), subject_var, 0.0, subject_df, repeats)
     model_var = float(np.var(theta, ddof=1)) / repeats
-    df_model_part = max(model_var, subject_var)
-    denominator = df_model_part**2 / (repeats - 1) + subject_var**2 / subject_df
-    df = (subject_var + df_model_part) ** 2 / denominator if denominator > 0 else math.inf
-    return _t_estimate(float(theta.mean()), subject_var + model_var, df, repeats)
+    df = satterthwaite_df(subject_var, subject_df, max(model_var, subject_var), repeats - 1.0)
+    return _t_estimate(float(theta.mean()), subject_var, model_var, df, repeats)
+
+
+def satterthwaite_df(first: float, first_df: float, second: float, second_df: float) -> float:
+    """Satterthwaite's degrees of freedom of a sum of two variance estimates."""
+    denominator = first**2 / first_df + second**2 / second_df
+    return (first + second) ** 2 / denominator if denominator > 0 else math.inf
 
 
 def holm_adjusted(estimates: Sequence[TwoLevelEstimate]) -> list[float]:
@@ -113,13 +120,15 @@ def is_established(verdict_text: str) -> bool:
     return verdict_text.split(" (")[0] == ESTABLISHED
 
 
-def _t_estimate(estimate: float, variance: float, df: float, repeats: int) -> TwoLevelEstimate:
-    se = math.sqrt(variance)
+def _t_estimate(
+    estimate: float, subject_var: float, model_var: float, df: float, repeats: int
+) -> TwoLevelEstimate:
+    se = math.sqrt(subject_var + model_var)
+    parts = (subject_var, model_var)
     if se == 0.0:
         p = 1.0 if estimate == 0.0 else 0.0
-        return TwoLevelEstimate(estimate, 0.0, df, estimate, estimate, p, repeats)
+        return TwoLevelEstimate(estimate, 0.0, df, estimate, estimate, p, repeats, *parts)
     critical = float(stats.t.ppf(1 - ALPHA / 2, df))
     p = float(2 * stats.t.sf(abs(estimate) / se, df))
-    return TwoLevelEstimate(
-        estimate, se, df, estimate - critical * se, estimate + critical * se, p, repeats
-    )
+    low, high = estimate - critical * se, estimate + critical * se
+    return TwoLevelEstimate(estimate, se, df, low, high, p, repeats, *parts)
