@@ -7,7 +7,8 @@ import sys
 import warnings
 
 import dagster as dg
-from cmrbias_dagster.resources.training_progress import training_progress_channel
+
+from cmrbias_dagster.training_progress.step_end import training_progress_channel
 
 CHILD = """from dagster_pipes import open_dagster_pipes
 with open_dagster_pipes() as pipes:
