@@ -14,11 +14,19 @@ import pytest
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.study import load_study_design
-from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, training_stamp
+from cmrbias_dagster.lib.nnunet.fold_records import (
+    RESULT_FILE,
+    RunConditions,
+    fold_folder,
+    training_stamp,
+)
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, mitigation_stamp
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 from tests.variant_designs import BASELINE
 from tests.variant_designs import OVERSAMPLED as VARIANT
+
+# The tiny profile's folds train in fp32 on the CPU, augmenting in-process.
+TINY_ON_CPU = RunConditions("fp32", "cpu", 0)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +63,10 @@ def test_both_draw_the_same_subjects_and_the_stamps_differ_by_the_mitigation(mit
     groups = case_groups(variant)
     assert set(groups.values()) == {"black", "white"}
     expected = training_stamp(
-        env, dataset, settings, mitigation_stamp(Mitigation("oversampling"), groups)
+        env, dataset, settings, TINY_ON_CPU, mitigation_stamp(Mitigation("oversampling"), groups)
     )
     assert folds[VARIANT]["data_version"] == expected
-    assert training_stamp(env, dataset, settings) == folds[BASELINE]["data_version"]
+    assert training_stamp(env, dataset, settings, TINY_ON_CPU) == folds[BASELINE]["data_version"]
 
 
 def test_an_unmitigated_folds_stamp_is_the_stamp_it_had_before_mitigation(mitigated) -> None:
@@ -67,8 +75,9 @@ def test_an_unmitigated_folds_stamp_is_the_stamp_it_had_before_mitigation(mitiga
     study, folds = mitigated
     env, settings = study.nnunet_environment(), study.training_settings()
     dataset = study.partition(BASELINE).dataset
-    assert folds[BASELINE]["data_version"] == training_stamp(env, dataset, settings)
-    assert training_stamp(env, dataset, settings, "") == training_stamp(env, dataset, settings)
+    plain = training_stamp(env, dataset, settings, TINY_ON_CPU)
+    assert folds[BASELINE]["data_version"] == plain
+    assert training_stamp(env, dataset, settings, TINY_ON_CPU, "") == plain
     assert mitigation_stamp(Mitigation(), {"a": "black"}) == ""
 
 

@@ -49,6 +49,8 @@ def test_each_fold_trains_and_reports(planned_study, trained) -> None:
         assert metadata["device"].value == "cpu" and metadata["retrained"].value is True
         assert 0.0 <= metadata["validation_dice_mean"].value <= 1.0
         assert {"pseudo_dice_LVBP", "validation_dice_RVBP", "final_val_loss"} <= set(metadata)
+        recipe = metadata["recipe"].value
+        assert (recipe["precision"], recipe["device_type"], recipe["epochs"]) == ("fp32", "cpu", 3)
         curve = metadata["training_curve"].value
         assert curve.startswith("![training curve](data:image/png;base64,")
         png = base64.b64decode(curve.split(",", 1)[1].rstrip(")"))

@@ -28,6 +28,7 @@ def fold_metadata(result: FoldResult, device: str) -> dict[str, object]:
         "trained_by": result.trained_by,
         "precision": result.precision,
         "mitigation": result.mitigation,
+        "recipe": dg.MetadataValue.json(result.recipe),  # also cmrbias_recipe.json by the model
         "final_train_loss": result.train_losses[-1],
         "final_val_loss": result.val_losses[-1],
         "mean_epoch_seconds": round(result.mean_epoch_seconds, 2),

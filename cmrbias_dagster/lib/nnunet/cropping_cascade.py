@@ -120,7 +120,7 @@ def predict_cropped_ensemble(
 
 
 def _first_stage_box(
-    localiser: "nnUNetPredictor", image: np.ndarray, properties: dict, margin_mm: float
+    localiser: list["nnUNetPredictor"], image: np.ndarray, properties: dict, margin_mm: float
 ) -> tuple[HeartBox, bool]:
     """The box around the first stage's heart in an nnU-Net (channel, slices, y, x) image, and
     whether it found one (else the whole image)."""

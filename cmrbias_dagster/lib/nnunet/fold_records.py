@@ -17,6 +17,7 @@ from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 TRAINER_FOLDER = "nnUNetTrainer__nnUNetPlans__2d"
 STAMP_FILE = "cmrbias_stamp.txt"
 RESULT_FILE = "cmrbias_result.json"
+RECIPE_FILE = "cmrbias_recipe.json"
 FINAL_CHECKPOINT = "checkpoint_final.pth"
 LATEST_CHECKPOINT = "checkpoint_latest.pth"
 
@@ -41,8 +42,24 @@ class FoldResult:
     ema_pseudo_dice: list[float] = field(default_factory=list)
     # The partition (nnU-Net dataset) whose identical training this fold reuses; "" if its own.
     trained_by: str = ""
-    precision: str = "fp32"  # the training step's: fp32, or bf16 on a CPU with native bf16
+    precision: str = "fp32"  # the training step's: RunConditions.precision
     mitigation: str = "none"  # the bias mitigation strategy it trained with (docs/mitigation.md)
+    # How it was trained (training_recipe): optimizer, rate, precision, schedule, augmentation,
+    # seed, device type, versions; {} for a result stored before recipes were recorded.
+    recipe: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConditions:
+    """What changes a fold's weights besides its settings and data: decided by the machine."""
+
+    precision: str  # "fp32"; "bf16" (CPU autocast); "fp16_amp" (nnU-Net's CUDA mixed precision)
+    device_type: str  # torch's: "cpu", "cuda", "mps"
+    augmentation_workers: int  # nnU-Net's augmentation processes; 0 = in the training process
+
+    def fingerprint(self) -> str:
+        """The conditions as one text for the training stamp."""
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
@@ -51,13 +68,19 @@ def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
 
 
 def training_stamp(
-    env: NnunetEnvironment, dataset: str, settings: TrainingSettings, mitigation: str = ""
+    env: NnunetEnvironment,
+    dataset: str,
+    settings: TrainingSettings,
+    conditions: RunConditions,
+    mitigation: str = "",
 ) -> str:
     """Hash of everything a fold's training depends on: the plans (but the dataset's name), the
-    splits, every training case's bytes, the schedule and the mitigation's stamp (mitigation_stamp,
-    "" for none). Same stamp and a final checkpoint -> nothing to retrain, in this partition or in
-    another that drew the same training set."""
+    splits, every training case's bytes, the schedule, the conditions it runs under (precision,
+    device type, augmentation workers) and the mitigation's stamp (mitigation_stamp, "" for none).
+    Same stamp and a final checkpoint -> nothing to retrain, in this partition or in another that
+    drew the same training set."""
     digest = hashlib.sha256(settings.fingerprint().encode())
+    digest.update(conditions.fingerprint().encode())
     if mitigation:  # only then: unmitigated trainings keep the stamps they had before mitigation
         digest.update(mitigation.encode())
     preprocessed = env.preprocessed / dataset
@@ -106,6 +129,41 @@ def store_result(folder: Path, result: FoldResult) -> None:
     temporary.replace(folder / RESULT_FILE)
 
 
+def training_recipe(
+    settings: TrainingSettings,
+    conditions: RunConditions,
+    fold: int,
+    initial_lr: float,
+    mitigation: str,
+    versions: dict[str, str],
+) -> dict[str, object]:
+    """How a fold is trained, as recorded beside its model and in its asset's metadata:
+    `initial_lr` is the rate the trainer uses (nnU-Net's 0.01 when the settings give none), the
+    seed the one the fold's generators start from (the settings' plus the fold; None: unseeded)."""
+    return {
+        "trainer": "nnUNetTrainer",
+        "optimizer": settings.optimizer,
+        "initial_lr": initial_lr,
+        "precision": conditions.precision,
+        "epochs": settings.epochs,
+        "iterations_per_epoch": settings.iterations_per_epoch,
+        "val_iterations_per_epoch": settings.val_iterations_per_epoch,
+        "augmentation": settings.augmentation,
+        "augmentation_workers": conditions.augmentation_workers,
+        "seed": None if settings.seed is None else settings.seed + fold,
+        "device_type": conditions.device_type,
+        "mitigation": mitigation,
+        "versions": dict(versions),
+    }
+
+
+def store_recipe(folder: Path, recipe: dict[str, object]) -> None:
+    """Write the fold's recipe beside its checkpoint: to a temporary file, then renamed."""
+    temporary = folder / f".{RECIPE_FILE}.tmp"
+    temporary.write_text(json.dumps(recipe, indent=2))
+    temporary.replace(folder / RECIPE_FILE)
+
+
 @contextmanager
 def training_lock(env: NnunetEnvironment, stamp: str) -> Iterator[None]:
     """Hold the lock of one stamp while its fold trains: a partition that drew the same training
@@ -134,6 +192,8 @@ def adopt_twin(env: NnunetEnvironment, dataset: str, fold: int, twin: Path) -> F
     folder.mkdir(parents=True)
     stored = read_result(twin / RESULT_FILE)
     _link_or_copy(twin / FINAL_CHECKPOINT, folder / FINAL_CHECKPOINT)
+    if stored.recipe:
+        store_recipe(folder, stored.recipe)
     preprocessed = env.preprocessed / dataset
     shutil.copyfile(preprocessed / "nnUNetPlans.json", folder.parent / "plans.json")
     shutil.copyfile(preprocessed / "dataset.json", folder.parent / "dataset.json")

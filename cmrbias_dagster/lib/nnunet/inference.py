@@ -1,14 +1,16 @@
 """The softmax-averaged fold ensemble on test cases, as in Lee et al. 2022.
 
 nnU-Net's own predictor averages the folds' logits; the paper averages softmax probabilities. Here
-each fold's logits are turned into probabilities in the image's original geometry (nnU-Net's own
-resampling and un-cropping), the probabilities are averaged over folds, and the argmax is taken;
+a predictor per fold returns that fold's probabilities in the image's original geometry through
+nnU-Net's public `predict_single_npy_array` (its own preprocessing, resampling and un-cropping),
+the probabilities are averaged over folds, and the argmax is taken;
 then only the largest connected component of each class is kept. With protected models
 (docs/mitigation.md) each case is segmented by the ensemble of its group's models instead. Call
 `predict_ensemble` in a fresh process (lib.isolation): it sets nnU-Net's environment variables
 and imports torch.
 """
 
+import copy
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,11 +69,11 @@ def predict_ensemble(
     try:
         io, results = NibabelIO(), {}
         for model, routed in by_model.items():
-            predictor = load_predictor(model, folds, settings, device)
+            predictors = load_predictor(model, folds, settings, device)
             for case in routed:
                 image, properties = io.read_images([str(case.image)])
                 truth, _ = io.read_seg(str(case.label))
-                segmentation, fold_segmentations = ensemble_case(predictor, image, properties)
+                segmentation, fold_segmentations = ensemble_case(predictors, image, properties)
                 segmentation = keep_largest_component(segmentation)
                 path = staging / f"{case.case_id}.nii.gz"
                 io.write_seg(segmentation, str(path), properties)
@@ -105,55 +107,40 @@ def models_of_cases(
 
 def load_predictor(
     model: Path, folds: Sequence[int], settings: PredictionSettings, device: str
-) -> "nnUNetPredictor":
+) -> list["nnUNetPredictor"]:
+    """One nnU-Net predictor per fold of the trained `model` folder: nnU-Net's own predictor
+    averages its folds' logits, so each fold's probabilities come from a predictor of its own."""
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    predictor = nnUNetPredictor(
-        tile_step_size=settings.tile_step_size,
-        use_mirroring=settings.mirroring,
-        perform_everything_on_device=device != "cpu",
-        device=torch.device(device),
-        allow_tqdm=False,
-    )
-    predictor.initialize_from_trained_model_folder(str(model), use_folds=tuple(folds))
-    return predictor
+    predictors = []
+    for fold in folds:
+        predictor = nnUNetPredictor(
+            tile_step_size=settings.tile_step_size,
+            use_mirroring=settings.mirroring,
+            perform_everything_on_device=device != "cpu",
+            device=torch.device(device),
+            allow_tqdm=False,
+        )
+        predictor.initialize_from_trained_model_folder(str(model), use_folds=(fold,))
+        predictors.append(predictor)
+    return predictors
 
 
 def ensemble_case(
-    predictor: "nnUNetPredictor", image: np.ndarray, properties: dict
+    predictors: Sequence["nnUNetPredictor"], image: np.ndarray, properties: dict
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    from nnunetv2.inference.data_iterators import PreprocessAdapterFromNpy
-    from nnunetv2.inference.export_prediction import (
-        convert_predicted_logits_to_segmentation_with_correct_shape as to_original_geometry,
-    )
-
-    adapter = PreprocessAdapterFromNpy(
-        [image],
-        [None],
-        [properties],
-        [None],
-        predictor.plans_manager,
-        predictor.dataset_json,
-        predictor.configuration_manager,
-        num_threads_in_multithreaded=1,
-    )
-    data = next(adapter)
+    """The softmax-averaged segmentation of one (channel, slices, y, x) image and each fold's own,
+    from nnU-Net's public single-array prediction: each fold's probabilities in the image's
+    original geometry (nnU-Net's preprocessing, resampling and un-cropping), averaged, argmax."""
     total, fold_segmentations = None, []
-    for parameters in predictor.list_of_parameters:
-        getattr(predictor.network, "_orig_mod", predictor.network).load_state_dict(parameters)
-        logits = predictor.predict_sliding_window_return_logits(data["data"]).to("cpu")
-        segmentation, probabilities = to_original_geometry(
-            logits,
-            predictor.plans_manager,
-            predictor.configuration_manager,
-            predictor.label_manager,
-            data["data_properties"],
-            return_probabilities=True,
+    for predictor in predictors:
+        segmentation, probabilities = predictor.predict_single_npy_array(
+            image, copy.deepcopy(properties), None, None, save_or_return_probabilities=True
         )
         fold_segmentations.append(segmentation)
         total = probabilities if total is None else total + probabilities
-    ensemble = predictor.label_manager.convert_probabilities_to_segmentation(
+    ensemble = predictors[0].label_manager.convert_probabilities_to_segmentation(
         total / len(fold_segmentations)
     )
     return np.asarray(ensemble, dtype=np.uint8), fold_segmentations

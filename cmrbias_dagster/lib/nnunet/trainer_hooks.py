@@ -12,11 +12,18 @@
   class up by name, in torch's fused implementation: the same update in one kernel instead of ~10
   small ops per parameter tensor (the quick network has 68), about 3 ms of a ~50 ms CPU step.
 - Epoch reports: when a listener is given, each finished epoch's numbers go to it (an EpochReport).
+- Random streams carried by checkpoints: every generator the training draws from is saved in each
+  checkpoint and restored on resume, so a resumed fold continues the streams it stopped in.
+- Seeded augmentation workers: nnU-Net starts its NonDetMultiThreadedAugmenter with `seeds=None`,
+  so each worker reseeds from the OS; with a seed each worker gets one drawn from it.
 Use inside a fresh training process (lib.nnunet.isolation), which imports torch.
 """
 
+import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener, epoch_report
 
@@ -117,3 +124,88 @@ def report_each_epoch(trainer: "nnUNetTrainer", fold: int, listener: EpochListen
         listener(epoch_report(history, fold, trainer.num_epochs, first_epoch, classes, time.time()))
 
     trainer.on_epoch_end = on_epoch_end
+
+
+# The key under which checkpoints carry the random states: inside nnU-Net's logging entry, which
+# nnU-Net saves and restores whole, so the states are written in the same file, at the same moment.
+RANDOM_STATE_KEY = "cmrbias_random_state"
+
+
+def random_state() -> dict[str, Any]:
+    """Every generator a CPU or CUDA training draws from: Python's `random`, NumPy's global
+    generator (nnU-Net's loader draws its cases and crops from it, the augmentation its
+    parameters) and torch's CPU and CUDA generators."""
+    import torch
+
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_random_state(state: dict[str, Any]) -> None:
+    """Set every generator to a `random_state()`; its tensors may have been loaded on a GPU."""
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"].cpu())
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["torch_cuda"]])
+
+
+def carry_random_state(trainer: "nnUNetTrainer") -> None:
+    """Save the random state in every checkpoint; after loading one, restore its state once
+    on_train_start() has built and primed the data loaders (priming draws a batch each), so the
+    next epoch draws what it would have drawn had the training not stopped. Call before
+    load_checkpoint()."""
+    logger, saved = trainer.logger, {}
+    get_checkpoint, load_checkpoint = logger.get_checkpoint, logger.load_checkpoint
+    start = trainer.on_train_start
+
+    def checkpoint_with_state() -> dict:
+        return {**get_checkpoint(), RANDOM_STATE_KEY: random_state()}
+
+    def load_without_state(checkpoint: dict) -> None:
+        logged = dict(checkpoint)
+        state = logged.pop(RANDOM_STATE_KEY, None)
+        if state is not None:
+            saved["state"] = state
+        load_checkpoint(logged)
+
+    def on_train_start() -> None:
+        start()
+        if "state" in saved:
+            restore_random_state(saved.pop("state"))
+
+    logger.get_checkpoint = checkpoint_with_state
+    logger.load_checkpoint = load_without_state
+    trainer.on_train_start = on_train_start
+
+
+def seed_augmentation_workers(seed: int) -> None:
+    """Make nnU-Net's trainers start their augmentation workers with seeds drawn from `seed`
+    (nnU-Net passes `seeds=None`: each worker reseeds from the OS). Seeded workers draw the same
+    batches, but with two or more a shared queue hands them over in the order they finish, so the
+    training still differs between runs; one worker gives a reproducible stream."""
+    from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as trainer_module
+
+    # nnU-Net's own class, subclassed once even when one process trains several models; a class,
+    # since nnU-Net also tests its loaders with isinstance against this name.
+    current = trainer_module.NonDetMultiThreadedAugmenter
+    augmenter = getattr(current, "nnunet_class", current)
+    seeds = np.random.default_rng(seed)
+
+    class SeededAugmenter(augmenter):
+        nnunet_class = augmenter
+
+        def __init__(self, **kwargs: Any) -> None:  # nnU-Net passes every argument by name
+            workers = kwargs["num_processes"]
+            kwargs["seeds"] = [int(s) for s in seeds.integers(0, 2**31 - 1, workers)]
+            super().__init__(**kwargs)
+
+    trainer_module.NonDetMultiThreadedAugmenter = SeededAugmenter

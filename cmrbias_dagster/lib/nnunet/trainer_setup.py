@@ -9,7 +9,7 @@ from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.nnunet.augmentation import resample_segmentation_by_nearest
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.fold_records import LATEST_CHECKPOINT, fold_folder
-from cmrbias_dagster.lib.nnunet.trainer_hooks import use_adamw
+from cmrbias_dagster.lib.nnunet.trainer_hooks import carry_random_state, use_adamw
 
 if TYPE_CHECKING:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -24,7 +24,8 @@ def build_trainer(
     resume: bool,
 ) -> "nnUNetTrainer":
     """The fold's trainer with the settings' schedule, optimizer and augmentation, loaded from its
-    latest checkpoint when `resume`; it writes neither checkpoint_best.pth nor progress.png."""
+    latest checkpoint (and random state) when `resume`; its checkpoints carry the random state;
+    it writes neither checkpoint_best.pth nor progress.png."""
     import torch
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -46,6 +47,7 @@ def build_trainer(
         use_adamw(trainer)
     if settings.augmentation == "seg_order0":
         resample_segmentation_by_nearest(trainer)
+    carry_random_state(trainer)
     if resume:
         trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
     write_checkpoints_atomically(trainer)  # first: the other wrappers must see the final names

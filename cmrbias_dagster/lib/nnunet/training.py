@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +22,16 @@ from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
     FoldResult,
+    RunConditions,
     adopt_twin,
     completed_result,
     fold_folder,
     prepare_folder,
+    store_recipe,
     store_result,
     trained_twin,
     training_lock,
+    training_recipe,
     training_stamp,
 )
 from cmrbias_dagster.lib.nnunet.mitigation import apply_mitigation, mitigation_stamp
@@ -41,6 +45,7 @@ from cmrbias_dagster.lib.nnunet.trainer_hooks import (
     cpu_has_bf16,
     report_each_epoch,
     scan_thread_pools_once,
+    seed_augmentation_workers,
     train_in_bf16,
 )
 from cmrbias_dagster.lib.nnunet.trainer_setup import build_trainer
@@ -70,7 +75,8 @@ def train_fold(
     groups = dict(case_groups or {})
     if mitigation.active and not groups:
         raise ValueError(f"{dataset} fold {fold}: mitigation {mitigation.strategy!r} needs groups")
-    stamp = training_stamp(env, dataset, settings, mitigation_stamp(mitigation, groups))
+    conditions = run_conditions(settings, device)
+    stamp = training_stamp(env, dataset, settings, conditions, mitigation_stamp(mitigation, groups))
     with training_lock(env, stamp):
         folder = fold_folder(env, dataset, fold)
         done = completed_result(folder, stamp)
@@ -79,7 +85,25 @@ def train_fold(
         twin = trained_twin(env, dataset, fold, stamp)
         if twin is not None:
             return adopt_twin(env, dataset, fold, twin)
-        return _train(env, dataset, fold, settings, device, stamp, on_epoch, mitigation, groups)
+        return _train(
+            env, dataset, fold, settings, device, conditions, stamp, on_epoch, mitigation, groups
+        )
+
+
+def run_conditions(settings: TrainingSettings, device: str) -> RunConditions:
+    """The precision, device type and augmentation worker count this process will train with;
+    sets nnU-Net's worker count (nnUNet_n_proc_DA) from the settings when they give one."""
+    import torch
+    from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
+
+    if settings.augmentation_workers is not None:
+        os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
+    device_type = torch.device(device).type
+    if device_type == "cpu" and settings.cpu_bf16 and cpu_has_bf16():
+        precision = "bf16"
+    else:  # nnU-Net autocasts to float16 with a gradient scaler on CUDA only
+        precision = "fp16_amp" if device_type == "cuda" else "fp32"
+    return RunConditions(precision, device_type, get_allowed_n_proc_DA())
 
 
 def train_group_models(
@@ -120,6 +144,7 @@ def _train(
     fold: int,
     settings: TrainingSettings,
     device: str,
+    conditions: RunConditions,
     stamp: str,
     on_epoch: EpochListener | None,
     mitigation: Mitigation,
@@ -129,15 +154,13 @@ def _train(
     folder = fold_folder(env, dataset, fold)
     resume = prepare_folder(folder, stamp)
     env.activate()
-    if settings.augmentation_workers is not None:
-        os.environ["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
     if settings.seed is not None:
         seed_generators(settings.seed + fold)
+        seed_augmentation_workers(settings.seed + fold)
     trainer = build_trainer(env, dataset, fold, settings, device, resume)
     if mitigation.active:
         apply_mitigation(trainer, mitigation, groups)
-    bf16 = settings.cpu_bf16 and device == "cpu" and cpu_has_bf16()
-    if bf16:
+    if conditions.precision == "bf16":
         train_in_bf16(trainer)
     if on_epoch is not None:
         report_each_epoch(trainer, fold, on_epoch)
@@ -146,16 +169,28 @@ def _train(
     trainer.run_training()
     validation = _final_validation(trainer, folder) if settings.final_validation else {}
     (folder / "checkpoint_best.pth").unlink(missing_ok=True)
+    recipe = training_recipe(
+        settings, conditions, fold, trainer.initial_lr, mitigation.strategy, _versions()
+    )
+    store_recipe(folder, recipe)
     result = _result(trainer, folder, fold, device, start_epoch, validation, stamp, started)
-    result = replace(result, precision="bf16" if bf16 else "fp32", mitigation=mitigation.strategy)
+    result = replace(
+        result, precision=conditions.precision, mitigation=mitigation.strategy, recipe=recipe
+    )
     store_result(folder, result)
     return result
 
 
+def _versions() -> dict[str, str]:
+    return {name: version(name) for name in ("cmrbias_dagster", "nnunetv2", "torch")}
+
+
 def seed_generators(seed: int) -> None:
-    """Seed every generator nnU-Net's training draws from: the weights' initialisation, the cases
-    and crops drawn, and the augmentation (in-process or in workers it starts afterwards). On a
-    CPU the same seed then gives the same fold; CUDA kernels may still differ between runs."""
+    """Seed every generator nnU-Net's training process draws from: the weights' initialisation,
+    the cases and crops drawn, and in-process augmentation (augmentation workers are seeded by
+    seed_augmentation_workers). On a CPU the same seed then gives the same fold with in-process
+    augmentation or one worker; CUDA kernels may still differ between runs.
+    """
     import random
 
     import numpy as np
