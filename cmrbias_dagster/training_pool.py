@@ -136,14 +136,15 @@ def prepare_instance(instance: dg.DagsterInstance, training: TrainingResource) -
     failed = fail_runs_of_dead_processes(instance)
     limit = set_training_pool_limit(instance, training)
     dead = f"; marked {len(failed)} runs of dead processes failed" if failed else ""
-    return f"[pool] {TRAINING_POOL}: {limit} fold steps at once{dead}"
+    steps = "step" if limit == 1 else "steps"
+    return f"pool {TRAINING_POOL}: {limit} training or ensemble {steps} at once{dead}"
 
 
 def main() -> None:
     from cmrbias_dagster.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
-        print(prepare_instance(instance, defs.resources["training"]))
+        print(f"[pool] {prepare_instance(instance, defs.resources['training'])}")
 
 
 if __name__ == "__main__":
