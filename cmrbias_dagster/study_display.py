@@ -54,6 +54,10 @@ class StudyDisplay:
         self.progress.stop()
         self.stream.flush()
 
+    def finish(self) -> None:
+        """Leave the bar at its last count, so that the study's closing lines come after it."""
+        self.progress.stop()
+
     def line(self, text: str) -> None:
         """A line above the bar (or alone, without a terminal)."""
         self.console.print(text)

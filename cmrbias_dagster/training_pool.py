@@ -1,19 +1,23 @@
-"""The Dagster pool that every fold step claims (`nnunet_training`), limited to the training
-resource's slots, so that a fold step waiting for a device shows in the UI as waiting for a pool
-slot instead of running while it waits for a device lease.
+"""The Dagster pool `nnunet_training`, claimed by every step that uses a training device (the fold
+steps and `ensemble_prediction`) and limited to the training resource's slots: the one gate of
+the device. A step beyond the limit shows in the UI as waiting for a pool slot, and a step that
+runs finds its device lease free.
 
-`make study` sets the limit before its runs; `make ui` sets it before starting the UI
-(`python -m cmrbias_dagster.training_pool`). A run the study runner starts carries the tag
-`RUNNER_PROCESS_TAG` (host, pid and start time of the process that executes it); a run still
-recorded as going on whose process is gone (SIGKILL, Ctrl-C, a crash, a machine that slept) is
-marked failed by `fail_runs_of_dead_processes` at the start of both, and
-`free_slots_of_ended_runs` frees the pool slots still held by finished runs, so a killed study
-never blocks the next. Runs launched from the UI are watched by Dagster's run monitoring
-(.dagster_home/dagster.yaml) while the UI's daemon runs.
+`make study` and `make ui` set the limit with Dagster's command `dagster instance concurrency set`
+(`set_training_pool_limit`): the figure is the machine's (`parallel_runs: auto`, the GPUs), which
+the fixed `concurrency: pools:` block of dagster.yaml cannot follow; that block keeps one step at
+a time until they have. A run the study runner starts carries the tag `RUNNER_PROCESS_TAG` (host,
+pid and start time of the process that executes it); a run still recorded as going on whose
+process is gone (SIGKILL, Ctrl-C, a crash, a machine that slept) is marked failed by
+`fail_runs_of_dead_processes` at the start of both, and `free_slots_of_ended_runs` frees the pool
+slots still held by finished runs, as the daemon's run monitoring does (.dagster_home/dagster.yaml)
+for runs launched from the UI while it runs: `make study` starts no daemon.
 """
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -23,12 +27,22 @@ from cmrbias_dagster.resources import TrainingResource
 
 
 def set_training_pool_limit(instance: dg.DagsterInstance, training: TrainingResource) -> int:
-    """Limit the fold steps' pool to the training resource's slots; returns the limit (0 when the
-    instance keeps no pools, as an ephemeral one)."""
-    if not instance.event_log_storage.supports_global_concurrency_limits:
+    """Limit the training pool to the training resource's slots with Dagster's own command,
+    `dagster instance concurrency set`, on the instance's folder; returns the limit (0 for an
+    ephemeral instance, which keeps no pools)."""
+    if instance.is_ephemeral:
         return 0
     limit = training.slots()
-    instance.event_log_storage.set_concurrency_slots(TRAINING_POOL, limit)
+    command = [sys.executable, "-m", "dagster", "instance", "concurrency", "set"]
+    environment = {**os.environ, "DAGSTER_HOME": instance.root_directory}
+    done = subprocess.run(
+        [*command, TRAINING_POOL, str(limit)], env=environment, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"could not set the {TRAINING_POOL} pool's limit to {limit} in "
+            f"{instance.root_directory}: {done.stderr.strip() or done.stdout.strip()}"
+        )
     return limit
 
 
@@ -91,8 +105,15 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
 
 
 def pool_steps(job: dg.JobDefinition) -> int:
-    """How many of a job's steps claim the training pool (a partition run's fold steps)."""
-    return sum(1 for node in job.graph.nodes if node.definition.pool == TRAINING_POOL)
+    """How many of a job's training-pool steps may run side by side in one run: those that wait
+    for no other pool step (a partition run's fold steps, not the ensemble that follows them)."""
+    dependencies = job.graph.dependency_structure
+    pooled = {node.name for node in job.graph.nodes if node.definition.pool == TRAINING_POOL}
+    return sum(
+        1
+        for name in pooled
+        if not {o.node_name for o in dependencies.all_upstream_outputs_from_node(name)} & pooled
+    )
 
 
 def _has_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -115,14 +136,15 @@ def prepare_instance(instance: dg.DagsterInstance, training: TrainingResource) -
     failed = fail_runs_of_dead_processes(instance)
     limit = set_training_pool_limit(instance, training)
     dead = f"; marked {len(failed)} runs of dead processes failed" if failed else ""
-    return f"[pool] {TRAINING_POOL}: {limit} fold steps at once{dead}"
+    steps = "step" if limit == 1 else "steps"
+    return f"pool {TRAINING_POOL}: {limit} training or ensemble {steps} at once{dead}"
 
 
 def main() -> None:
     from cmrbias_dagster.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
-        print(prepare_instance(instance, defs.resources["training"]))
+        print(f"[pool] {prepare_instance(instance, defs.resources['training'])}")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,12 @@ def test_unknown_name_lists_known_names(lookup: str) -> None:
         (("profiles", "quick", "trained_folds"), "1", "'trained_folds' must be an integer"),
         (("profiles", "quick", "parallel_runs"), 0, "'parallel_runs' must be at least 1, got 0"),
         (("profiles", "quick", "parallel_runs"), 1.5, "'parallel_runs' must be an integer"),
+        (
+            ("profiles", "quick", "parallel_runs"),
+            "many",
+            "field 'parallel_runs' must be an integer or 'auto', got 'many'",
+        ),
+        (("profiles", "quick", "parallel_runs"), True, "'parallel_runs' must be an integer or"),
         (("profiles", "quick", "train_size"), 0, "'train_size' must be positive"),
         (("profiles", "quick", "test_size"), -4, "'test_size' must be positive"),
         (("profiles", "quick", "test_size"), 22, "'test_size' must be divisible by 4"),

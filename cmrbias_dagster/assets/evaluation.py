@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor, prediction_metadata
+from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.evaluation import predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
@@ -36,6 +37,9 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
         group_name="evaluation",
         kinds={"nnunet", "pytorch"},
         deps=[dg.AssetKey(f"fold_{fold}_checkpoint") for fold in range(n_folds)],
+        # It predicts on a leased device slot: the pool gates it with the fold steps, so that a
+        # fold step given a pool slot never waits for a lease inside its step (docs/scaling.md).
+        pool=TRAINING_POOL,
         check_specs=[
             dg.AssetCheckSpec(
                 "prediction_per_test_case", asset="ensemble_prediction", blocking=True

@@ -31,11 +31,12 @@ def refuse_cpu_training(profile: str, allow_cpu_for_paper: bool) -> None:
 
 
 class TrainingResource(dg.ConfigurableResource):
-    """`device`: "auto" (CUDA when present, else CPU), "cpu" or "cuda". Each nnU-Net step leases a
-    slot (file locks under `lock_dir`, freed even when a process is killed): at most
-    `folds_per_gpu` per GPU (five packed folds saturate an H100, BENCHMARKS.md), or `cpu_slots`
-    steps at once on a machine without CUDA. A GPU-sized profile (`paper`) refuses the CPU unless
-    `allow_cpu_for_paper` is set."""
+    """`device`: "auto" (CUDA when present, else CPU), "cpu" or "cuda". At most `folds_per_gpu`
+    nnU-Net steps per GPU (five packed folds saturate an H100, BENCHMARKS.md), or `cpu_slots` at
+    once on a machine without CUDA: the Dagster pool every such step claims has `slots()` as its
+    limit (training_pool.py), and each step leases its slot (file locks under `lock_dir`, freed
+    even when a process is killed), which picks its GPU. A GPU-sized profile (`paper`) refuses the
+    CPU unless `allow_cpu_for_paper` is set."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     folds_per_gpu: int = Field(default=5, ge=1)
@@ -58,7 +59,7 @@ class TrainingResource(dg.ConfigurableResource):
 
     def slots(self) -> int:
         """How many nnU-Net steps may run at once: GPUs x `folds_per_gpu`, or `cpu_slots` without
-        CUDA. The Dagster pool of the fold steps takes this as its limit (training_pool.py)."""
+        CUDA: the training pool's limit (training_pool.py)."""
         gpus = self.cuda_gpus()
         return len(gpus) * self.folds_per_gpu if gpus else self.cpu_slots
 

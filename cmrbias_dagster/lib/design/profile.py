@@ -3,7 +3,7 @@
 from dataclasses import field
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, PlainValidator, StrictInt
 
 from .fields import EMPTY_IF_NONE, PositiveInt, StudyDesignError, design_model, typed
 from .settings import (
@@ -13,6 +13,20 @@ from .settings import (
     SyntheticCohortSettings,
     TrainingSettings,
 )
+
+
+def _runs_or_auto(value: object) -> int | Literal["auto"]:
+    # One rule for both forms: pydantic's union would report only the integer branch's error.
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer or 'auto'")
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+RunsOrAuto = Annotated[int | Literal["auto"], PlainValidator(_runs_or_auto)]
 
 
 @design_model
@@ -27,7 +41,7 @@ class Profile:
     trained_folds: StrictInt | None = None
     # Partitions `make study` runs at once, and nnU-Net steps at once on a CPU-only machine;
     # `auto`: from this machine's cores and memory (parallelism.resolve_parallel_runs).
-    parallel_runs: Annotated[StrictInt, Field(ge=1)] | Literal["auto"] = 1
+    parallel_runs: RunsOrAuto = 1
     nnunet: Annotated[PlanEdits, EMPTY_IF_NONE] = PlanEdits()
     training: Annotated[TrainingSettings, EMPTY_IF_NONE] = TrainingSettings()
     convergence: Annotated[ConvergenceSettings, EMPTY_IF_NONE] = ConvergenceSettings()
