@@ -21,6 +21,7 @@ from rich.progress import (
 )
 
 from cmrbias_dagster.lib.analysis.result_tables import table2_wide
+from cmrbias_dagster.lib.outputs import markdown_rows
 
 DSC_METADATA = "median_overall_dsc_by_group"
 MEDIAN_TABLE_CSV = "table2_median_dsc.csv"
@@ -68,14 +69,8 @@ class StudyDisplay:
         self.progress.advance(self.task)
 
 
-def markdown_rows(table: str) -> list[list[str]]:
-    """The body cells of a Markdown table as `markdown_table` writes it."""
-    lines = [line for line in table.splitlines() if line.startswith("|")]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
-
-
 def partition_summary(instance: dg.DagsterInstance, run_id: str) -> str:
-    """`converged yes|no|-; DSC group value, ...` from a run's check results and its
+    """`converged yes` (or `NO`, or `-`) `; DSC group value, ...` from a run's check results and its
     segmentation_metrics materialisation; "" when the run made neither."""
     parts = []
     checks = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)

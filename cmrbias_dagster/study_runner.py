@@ -30,6 +30,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from cmrbias_dagster.lib.design.partition import split_partition_key
 from cmrbias_dagster.resources import PARALLEL_RUNS_VARIABLE
 from cmrbias_dagster.study_display import partition_summary
 from cmrbias_dagster.training_pool import (
@@ -59,14 +60,16 @@ def run_study(
     on_start: Callable[[str], None] | None = None,
 ) -> None:
     """Execute each job for every one of its partitions; after the first failed run start no other
-    and raise SystemExit. `log` hears a line per finished run, `on_start` one per started run;
-    `log_dir` takes each run's output (None: it stays on this process's). With `parallel_runs`
+    and raise SystemExit. `log` hears a line per finished run, `on_start` the pool's line and one
+    per started run; `log_dir` takes each run's output (None: it stays on this process's). With `parallel_runs`
     > 1 a partitioned job's runs execute that many at a time in worker processes, and a job with
     several fold steps per run as many as `runs_at_once` gives; the workers load the code
     location and the instance from the environment (CMRBIAS_PROFILE and the other CMRBIAS_
     variables, DAGSTER_HOME): `defs` and `instance` must be those."""
     slots = defs.resources["training"].slots()
-    prepare_instance(instance, defs.resources["training"])
+    prepared = prepare_instance(instance, defs.resources["training"])
+    if on_start is not None:
+        on_start(f"[study] {prepared}")
     for name in jobs:
         job = defs.resolve_job_def(name)
         keys = job.partitions_def.get_partition_keys() if job.partitions_def else [None]
@@ -94,7 +97,7 @@ def _where(index: int, key: str | None, total: int) -> str:
 
 def log_file(log_dir: Path, job_name: str, key: str | None) -> Path:
     """Where a run of `job_name` for partition `key` writes its output."""
-    suffix = f"-{key.replace('|', '-')}" if key else ""
+    suffix = "-{}-{}".format(*split_partition_key(key)) if key else ""
     return log_dir / f"{job_name}{suffix}.log"
 
 
@@ -311,7 +314,6 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance, StudyDisplay(total) as display:
         display.line(f"[study] profile {PROFILE}: {total} runs; {choice.reason}")
-        display.line(f"[study] {prepare_instance(instance, defs.resources['training'])}")
         display.line(f"[study] each run's full output (Dagster, nnU-Net): {log_dir}/")
         try:
             run_study(

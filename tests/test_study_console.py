@@ -12,8 +12,9 @@ from cmrbias_dagster.lib.design.parallelism import (
     runs_for_machine,
 )
 from cmrbias_dagster.lib.design.study import parse_study_design
+from cmrbias_dagster.lib.outputs import markdown_rows
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
-from cmrbias_dagster.study_display import headline_table, markdown_rows
+from cmrbias_dagster.study_display import headline_table
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3

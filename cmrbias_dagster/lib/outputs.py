@@ -103,3 +103,9 @@ def table_version(table: pl.DataFrame, columns: list[str], sort_by: str = "subje
     """A short hash of the given columns of `table`, independent of row order."""
     rows = table.select(columns).sort(sort_by).rows()
     return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+
+def markdown_rows(table: str) -> list[list[str]]:
+    """The body cells of a Markdown table as `markdown_table` writes it."""
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
