@@ -61,11 +61,11 @@ def run_study(
 ) -> None:
     """Execute each job for every one of its partitions; after the first failed run start no other
     and raise SystemExit. `log` hears a line per finished run, `on_start` the pool's line and one
-    per started run; `log_dir` takes each run's output (None: it stays on this process's). With `parallel_runs`
-    > 1 a partitioned job's runs execute that many at a time in worker processes, and a job with
-    several fold steps per run as many as `runs_at_once` gives; the workers load the code
-    location and the instance from the environment (CMRBIAS_PROFILE and the other CMRBIAS_
-    variables, DAGSTER_HOME): `defs` and `instance` must be those."""
+    per started run; `log_dir` takes each run's output (None: it stays on this process's). With
+    `parallel_runs` > 1 a partitioned job's runs execute that many at a time in worker processes,
+    and a job with several fold steps per run as many as `runs_at_once` gives; the workers load
+    the code location and the instance from the environment (CMRBIAS_PROFILE and the other
+    CMRBIAS_ variables, DAGSTER_HOME): `defs` and `instance` must be those."""
     slots = defs.resources["training"].slots()
     prepared = prepare_instance(instance, defs.resources["training"])
     if on_start is not None:
