@@ -57,3 +57,25 @@ def test_a_second_holder_waits_for_the_first(tmp_path: Path) -> None:
         assert not entered.wait(0.5)  # another descriptor of this very process waits too
     assert entered.wait(10)
     waiter.join()
+
+
+def test_a_table_whose_columns_changed_is_recreated(tmp_path: Path) -> None:
+    """A new release may add columns to an analysis table: the next materialisation replaces
+    the table instead of failing on the old one's columns."""
+    io_manager = DuckDBPolarsTables(database=str(tmp_path / "tables.duckdb"), schema="cmrbias")
+
+    def table_asset(frame: pl.DataFrame) -> dg.AssetsDefinition:
+        @dg.asset(name="analysis_table")
+        def analysis_table() -> pl.DataFrame:
+            return frame
+
+        return analysis_table
+
+    old = pl.DataFrame({"x": [1, 2]})
+    new = pl.DataFrame({"x": [3], "estimate": [0.5], "verdict": ["established"]})
+    for frame in (old, new, new.clear(), old):
+        result = dg.materialize([table_asset(frame)], resources={"io_manager": io_manager})
+        assert result.success
+        with duckdb.connect(str(tmp_path / "tables.duckdb")) as connection:
+            stored = connection.execute("select * from cmrbias.analysis_table").pl()
+        assert stored.equals(frame)

@@ -28,15 +28,18 @@ from cmrbias_dagster.resources.parquet_partitions import ParquetPartitions, View
 
 
 class PolarsTableHandler(DuckDBPolarsTypeHandler):
-    """Like the stock handler, but an empty frame still creates its (empty) table.
+    """Like the stock handler, but an empty frame still creates its (empty) table, and a table
+    whose columns changed (a new release of an analysis asset) is recreated.
 
-    The stock handler skips the write, so a later read of, say, an empty `rejected_subjects`
-    fails with "table does not exist".
+    The stock handler skips the write of an empty frame, so a later read of, say, an empty
+    `rejected_subjects` fails with "table does not exist"; and it inserts into the table it finds,
+    so a frame with other columns fails ("table has 20 columns but 24 values were supplied").
     """
 
     def handle_output(
         self, context: OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
     ) -> None:
+        drop_if_columns_changed(connection, table_slice, obj.columns)
         if not obj.is_empty():
             super().handle_output(context, table_slice, obj, connection)
             return
@@ -47,6 +50,20 @@ class PolarsTableHandler(DuckDBPolarsTypeHandler):
             "as select * from empty_arrow;"
         )
         context.add_output_metadata({"row_count": 0})
+
+
+def drop_if_columns_changed(connection, table_slice: TableSlice, columns: list[str]) -> None:
+    """Drop an unpartitioned table whose columns are not `columns`: the I/O manager has just
+    deleted its rows, and the insert that follows needs the new columns."""
+    if table_slice.partition_dimensions:
+        return
+    existing = connection.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [table_slice.schema, table_slice.table],
+    ).fetchall()
+    if existing and [name for (name,) in existing] != list(columns):
+        connection.execute(f"drop table {table_slice.schema}.{table_slice.table};")
 
 
 class DuckDBPolarsTables(DuckDBIOManager):
