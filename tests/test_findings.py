@@ -51,6 +51,31 @@ def test_one_draw_labels_the_verdicts_and_says_so_once() -> None:
     assert sum(ONE_DRAW in b for b in bullets) == 1 and ONE_DRAW in bullets[-1]
 
 
+def test_the_ratios_are_grouped_by_their_verdict() -> None:
+    verdicts, trend, design = tables((0.04, 0.045, 0.05))
+    said = ["not established", "equivalent within ±1 points"]
+    relabelled = verdicts.with_columns(
+        verdict=pl.when(pl.col("ratio") == 0).then(pl.lit(said[0])).otherwise(pl.lit(said[1]))
+    )
+    race = bullet(study_findings(relabelled, design, trend), "race_black")
+    assert "Gap established at no ratio; equivalent within ±1 points at 50 % (+4.5 [" in race
+    assert "]); not established at 0 % (+4.5 [" in race
+
+
+def test_convergence_pools_an_experiments_repeats() -> None:
+    verdicts, trend, design = tables((0.04, 0.045))
+    records = pl.DataFrame(
+        {
+            "experiment": ["race_black", "race_black_r2", "sex"],
+            "ratio": [0, 0, 0],
+            "fold": [0, 0, 0],
+            "passed": [True, False, False],
+        }
+    )
+    race = bullet(study_findings(verdicts, design, trend, convergence=records), "race_black")
+    assert "1 of 2 models' curves had not reached a plateau (race_black_r2 0 % fold 0)" in race
+
+
 def test_the_share_sentence_reads_the_trend() -> None:
     verdicts, trend, design = tables((0.04, 0.045, 0.05))
     race = bullet(study_findings(verdicts, design, trend), "race_black")
@@ -70,7 +95,7 @@ def test_convergence_is_a_plateau_not_proof() -> None:
         }
     )
     race = bullet(study_findings(verdicts, design, trend, convergence=records), "race_black")
-    assert "1 of 2 models' curves had not reached a plateau (50 % fold 0)" in race
+    assert "1 of 2 models' curves had not reached a plateau (race_black 50 % fold 0)" in race
     passed = records.with_columns(passed=pl.lit(True))
     race = bullet(study_findings(verdicts, design, trend, convergence=passed), "race_black")
     assert "All 2 models' curves reached a plateau under their schedule." in race

@@ -5,7 +5,7 @@ with one training draw, every verdict says that training noise is not included).
 
 import polars as pl
 
-from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW, is_established
+from cmrbias_dagster.lib.analysis.two_level import NOT_ESTABLISHED, ONE_DRAW, is_established
 from cmrbias_dagster.lib.design.study import StudyDesign
 
 TREND_WORDS = {
@@ -95,7 +95,8 @@ def study_findings(
         if ratio_dependence is not None:
             bullet += " " + share_sentence(ratio_dependence, experiment.name)
         if convergence is not None:
-            bullet += " " + convergence_sentence(convergence, experiment.name)
+            repeats = [e.name for e in design.experiments if e.base == experiment.name]
+            bullet += " " + convergence_sentence(convergence, repeats)
         bullets.append(bullet)
     if design.repeats == 1 and not overall.is_empty():
         bullets.append(
@@ -107,19 +108,22 @@ def study_findings(
 
 
 def gap_sentence(rows: pl.DataFrame) -> str:
-    """Where the gap (first minus second group, points, 95 % CI) is established and where not."""
-    parts = {True: [], False: []}
+    """The ratios grouped by their gap's verdict (first minus second group, points, 95 % CI):
+    established first, then equivalent, then not established."""
+    by_verdict: dict[str, list[str]] = {}
     for row in rows.iter_rows(named=True):
-        parts[is_established(row["verdict"])].append(
+        verdict = row["verdict"].replace(f" ({ONE_DRAW})", "")
+        by_verdict.setdefault(verdict, []).append(
             f"{row['ratio']} % ({points(row['estimate'])} [{points(row['ci_low'])}, "
             f"{points(row['ci_high'])}])"
         )
-    established = ", ".join(parts[True]) or "no ratio"
-    sentence = f"Gap established at {established}"
-    if parts[False]:
-        sentence += f"; not established at {', '.join(parts[False])}"
+    order = sorted(by_verdict, key=lambda v: (not is_established(v), v == NOT_ESTABLISHED))
+    parts = [f"{verdict} at {', '.join(by_verdict[verdict])}" for verdict in order]
+    if not any(is_established(v) for v in by_verdict):
+        parts.insert(0, "established at no ratio")
     repeats = rows["repeats"].max()
-    return sentence + f" ({repeats} training draw{'s' if repeats > 1 else ''})."
+    draws = f"{repeats} training draw{'s' if repeats > 1 else ''}"
+    return f"Gap {'; '.join(parts)} ({draws})."
 
 
 def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
@@ -137,16 +141,20 @@ def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
     )
 
 
-def convergence_sentence(convergence: pl.DataFrame, experiment: str) -> str:
-    """How many of the experiment's models reached a plateau under their schedule (the
-    `converged` check): a passed check says the curve flattened, not that training was enough."""
-    models = convergence.filter(pl.col("experiment") == experiment)
+def convergence_sentence(convergence: pl.DataFrame, experiments: list[str]) -> str:
+    """How many models of the experiments (a base experiment's repeats) reached a plateau under
+    their schedule (the `converged` check): a passed check says the curve flattened, not that
+    training was enough."""
+    models = convergence.filter(pl.col("experiment").is_in(experiments))
     if models.is_empty():
         return "No model of this experiment has a convergence record."
     failed = models.filter(~pl.col("passed"))
     if failed.is_empty():
         return f"All {models.height} models' curves reached a plateau under their schedule."
-    which = ", ".join(f"{r} % fold {f}" for r, f in failed.select("ratio", "fold").iter_rows())
+    which = ", ".join(
+        f"{e} {r} % fold {f}"
+        for e, r, f in failed.select("experiment", "ratio", "fold").iter_rows()
+    )
     return (
         f"{failed.height} of {models.height} models' curves had not reached a plateau "
         f"({which}): their gaps may reflect under-training."

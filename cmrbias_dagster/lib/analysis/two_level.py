@@ -13,8 +13,8 @@ model part M (each trained model's own noise): Var = Var(U) + (Var(E) + Var(M)) 
 - The reference is Student's t with Satterthwaite's degrees of freedom (R - 1 for the model part,
   subjects - 2 for the subject part), with the model part taken at least as large as the subject
   part when the degrees of freedom are computed: s^2 rests on R - 1 degrees of freedom and is often
-  small by chance, and plain Satterthwaite then trusts it and rejected a true null in 9.9 % of
-  simulated studies at R = 2, 5.1 % with the floor (bench/verdict_power.py).
+  small by chance, and plain Satterthwaite then trusts it and rejected a true null in 6.5 % of
+  simulated studies at R = 2, 3.0 % with the floor (bench/verdict_power.py, docs/study.md).
 With one repeat the model part cannot be estimated: the interval covers test subjects only, and
 every verdict says so (`ONE_DRAW`).
 """
