@@ -122,7 +122,7 @@ def test_findings_flag_gaps_of_models_that_did_not_converge() -> None:
     ready = study_findings(
         medians(), comparisons_table(), design, convergence=convergence([True, True])
     )
-    assert "All 2 models passed the convergence check." in ready[1]
+    assert "All 2 models passed the convergence check: their curves reached a plateau" in ready[1]
     unready = study_findings(
         medians(), comparisons_table(), design, convergence=convergence([True, False])
     )

@@ -154,15 +154,21 @@ def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
 
 
 def convergence_sentence(convergence: pl.DataFrame, experiment: str) -> str:
-    """Whether every model of the experiment passed the convergence check."""
+    """Whether every model of the experiment passed the convergence check, worded as what the
+    check measures: a plateau under the schedule, not a model trained enough."""
     models = convergence.filter(pl.col("experiment") == experiment)
     if models.is_empty():
         return "No model of this experiment has a convergence record."
     failed = models.filter(~pl.col("passed"))
     if failed.is_empty():
-        return f"All {models.height} models passed the convergence check."
+        return (
+            f"All {models.height} models passed the convergence check: their curves reached a "
+            "plateau under their schedule, which does not show that longer training would leave "
+            "the gaps unchanged."
+        )
     which = ", ".join(f"{r} % fold {f}" for r, f in failed.select("ratio", "fold").iter_rows())
     return (
         f"{failed.height} of {models.height} models did not pass the convergence check "
-        f"({which}): its gaps may reflect under-training."
+        f"({which}): their curves reached no plateau under their schedule (still learning or "
+        "collapsing), so its gaps may reflect under-training."
     )

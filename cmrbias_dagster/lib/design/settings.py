@@ -89,9 +89,9 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class ConvergenceSettings:
-    """When a fold counts as converged: over its last `window` of epochs (at least `min_epochs`)
-    the EMA pseudo-Dice gains at most `max_dice_gain` and the training loss falls at most
-    `max_loss_drop` (mean of the window's first half minus mean of its second half)."""
+    """When a fold's curves reached a plateau: over its last `window` of epochs (at least
+    `min_epochs`) the EMA pseudo-Dice gains or loses at most `max_dice_gain` and the training loss
+    falls or rises at most `max_loss_drop` (mean of the window's first half against its second)."""
 
     window: float = 0.25
     max_dice_gain: float = 0.005
