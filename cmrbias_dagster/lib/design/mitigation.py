@@ -25,7 +25,11 @@ DEFAULT_GROUP_DRO_STEP = 0.01
 # The margin around the heart's box, in mm: room for the first-stage model's box to miss a little.
 DEFAULT_CROP_MARGIN_MM = 10.0
 # Each strategy's own setting: its name in the design, beside `mitigation` or in its block.
-PARAMETERS = {"group_dro_step": "group_dro", "crop_margin_mm": "cropping"}
+PARAMETERS = {
+    "group_dro_step": "group_dro",
+    "crop_margin_mm": "cropping",
+    "balanced_sampling": "group_dro",
+}
 # Keys an experiment may hold besides those of the comparison itself.
 EXPERIMENT_KEYS = ("mitigation", *PARAMETERS, "varies")
 
@@ -39,6 +43,8 @@ class Mitigation:
     group_dro_step: float = DEFAULT_GROUP_DRO_STEP
     # Cropping: the margin added on each side of the heart's in-plane box.
     crop_margin_mm: float = DEFAULT_CROP_MARGIN_MM
+    # Group DRO with oversampling's group-balanced sampler, as Sagawa et al. pair them.
+    balanced_sampling: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -48,6 +54,10 @@ class Mitigation:
             raise ValueError(f"'group_dro_step' must be a positive number, got {step!r}")
         if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin >= 0:
             raise ValueError(f"'crop_margin_mm' must be a number >= 0, got {margin!r}")
+        if not isinstance(self.balanced_sampling, bool):
+            raise ValueError(
+                f"'balanced_sampling' must be true or false, got {self.balanced_sampling!r}"
+            )
 
     @property
     def active(self) -> bool:
@@ -61,6 +71,8 @@ class Mitigation:
             return ""
         relevant: dict[str, Any] = {"strategy": self.strategy}
         relevant |= {k: getattr(self, k) for k, s in PARAMETERS.items() if s == self.strategy}
+        if not self.balanced_sampling:  # Group DRO's stamps from before the option stay put
+            relevant.pop("balanced_sampling", None)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
