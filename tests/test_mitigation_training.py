@@ -174,7 +174,8 @@ def test_group_dro_with_balanced_sampling_draws_groups_equally_and_trains_on_q(
     expected = dro_update({"black": 0.5, "white": 0.5}, by_group, 1.0)
     loss = float(trainer.train_step(batch)["loss"])
     assert loss == pytest.approx(sum(expected[g] * by_group[g] for g in by_group), rel=1e-4)
-    assert loss != pytest.approx(float(per_sample.mean()), rel=1e-3)
+    # One step of q moves the loss off the plain mean by little, but above the tolerance above.
+    assert abs(loss - float(per_sample.mean())) > 1e-3
 
 
 @pytest.mark.parametrize(
