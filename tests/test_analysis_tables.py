@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from cmrbias_dagster.lib.analysis import comparisons, result_tables
-from cmrbias_dagster.lib.analysis.statistics import holm
+from cmrbias_dagster.lib.analysis.statistics import holm, significance_stars
+from cmrbias_dagster.lib.evaluation.predictions import CLINICAL
 from cmrbias_dagster.lib.outputs import export_table, latex_table
 
 RATIOS = (0, 25, 50, 75, 100)
@@ -105,7 +106,21 @@ def test_table3_tests_groups_within_each_held_value(scores) -> None:
         overall.filter(pl.col("group") == "white")["dsc"],
     ).pvalue
     assert cell["p_value"].unique().item() == pytest.approx(expected)
-    assert cell["stars"].unique().item() == "***" and cell["n"].to_list() == [PER_CELL] * 2
+    assert cell["n"].to_list() == [PER_CELL] * 2
+
+
+def test_table3_stars_come_from_holm_per_experiment(scores) -> None:
+    """One family per experiment (every ratio and held value), as `group_comparisons`: the race
+    gap at 0 % is *** on its raw p and ** once adjusted, and the raw p stays beside it."""
+    table = result_tables.intersectional_table(scores)
+    race = table.filter(pl.col("experiment") == "race_black").unique(
+        ["ratio", "held"], maintain_order=True
+    )
+    assert race.height == len(RATIOS) * 2
+    assert race["p_holm"].to_list() == pytest.approx(holm(race["p_value"].to_list()))
+    assert race["stars"].to_list() == [significance_stars(p) for p in race["p_holm"]]
+    cell = race.filter((pl.col("ratio") == 0) & (pl.col("held") == "a")).row(0, named=True)
+    assert significance_stars(cell["p_value"]) == "***" and cell["stars"] == "**"
 
 
 def test_group_comparisons_match_scipy_and_holm_per_experiment(scores) -> None:
@@ -177,6 +192,50 @@ def test_clinical_differences_by_group() -> None:
     lv = table.filter(pl.col("measure") == "lv_esv_ml")
     assert lv["median_diff"].to_list() == [2.0, -2.0] and lv["mean_diff"].to_list() == [2.0, -3.0]
     assert lv["p_value"][0] == pytest.approx(stats.mannwhitneyu([1, 2, 3], [-1, -2, -6]).pvalue)
+
+
+def separated_clinical(experiment: str, ratios: list[int], separated: tuple[str, ...]) -> list:
+    """Six subjects per group and ratio: the `separated` measures' differences do not overlap
+    between the groups (exact p 2/924), every other measure's are the same in both groups."""
+    rows = []
+    for ratio in ratios:
+        for g, group in enumerate(("female", "male")):
+            for s in range(6):
+                diffs = {f"{m}_diff": float(s + 10 * g if m in separated else s) for m in CLINICAL}
+                rows.append(
+                    {"experiment": experiment, "ratio": ratio, "subject_id": f"{group}{s}"}
+                    | {"group": group, **diffs}
+                )
+    return rows
+
+
+def test_clinical_stars_come_from_holm_per_experiment() -> None:
+    """The family is the experiment's tests (every ratio and measure): lv_esv_ml's raw p (**)
+    becomes * over the sex experiment's 14 tests; race_black's 7 do not enter that family."""
+    clinical = pl.DataFrame(
+        separated_clinical("sex", [0, 50], ("lv_esv_ml",))
+        + separated_clinical("race_black", [0], CLINICAL)
+    )
+    table = result_tables.clinical_difference_table(clinical)
+    sex = table.filter(pl.col("experiment") == "sex").unique(
+        ["ratio", "measure"], maintain_order=True
+    )
+    assert sex.height == 2 * len(CLINICAL)
+    assert sex["p_holm"].to_list() == pytest.approx(holm(sex["p_value"].to_list()))
+    esv = sex.filter(pl.col("measure") == "lv_esv_ml")
+    assert esv["p_value"].to_list() == pytest.approx([2 / 924] * 2)
+    assert esv["p_holm"].to_list() == pytest.approx([14 * 2 / 924] * 2)
+    assert significance_stars(esv["p_value"][0]) == "**" and esv["stars"].to_list() == ["*"] * 2
+    assert set(sex.filter(pl.col("measure") != "lv_esv_ml")["stars"]) == {"ns"}
+
+
+def test_clinical_ratio_with_one_group_has_no_test() -> None:
+    clinical = pl.DataFrame(
+        [r for r in separated_clinical("sex", [0], ()) if r["group"] == "female"]
+    )
+    table = result_tables.clinical_difference_table(clinical)
+    assert table["p_value"].null_count() == table["p_holm"].null_count() == table.height
+    assert set(table["stars"]) == {""}
 
 
 def test_exports_write_csv_and_escaped_latex(tmp_path) -> None:

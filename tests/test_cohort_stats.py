@@ -9,6 +9,8 @@ from cmrbias_dagster.lib.cohort.characteristics import (
     characteristics_markdown,
     cohort_characteristics,
 )
+from cmrbias_dagster.lib.outputs import latex_table, markdown_table
+from cmrbias_dagster.lib.report.html import html_table
 
 
 @pytest.fixture
@@ -61,3 +63,26 @@ def test_markdown_has_counts_and_stars(manifest: pl.DataFrame) -> None:
     assert lines[2] == "| subjects | 180 | 90 | 90 | 60 | 60 | 60 |"
     height = next(line for line in lines if line.startswith("| height"))
     assert height.count("*") == 2  # male and female differ; races were drawn alike
+
+
+def test_overall_rows_leave_p_and_significance_empty(manifest: pl.DataFrame) -> None:
+    """No test applies to the `overall` rows: null p and significance, shown as empty cells (not
+    `nan`, `None` or `False`) in the Markdown, HTML and LaTeX exports."""
+    table = cohort_characteristics(manifest)
+    untested = table.filter(pl.col("group") == "overall")
+    assert untested.height == 4
+    assert untested["p_value"].null_count() == untested["significant"].null_count() == 4
+    tested = table.filter(pl.col("group") != "overall")
+    assert tested["p_value"].null_count() == tested["significant"].null_count() == 0
+    age = table.filter(pl.col("measure") == "age (years)").select("group", "p_value", "significant")
+    assert markdown_table(age).splitlines()[2] == "| overall |  |  |"
+    assert "<td>overall</td><td></td><td></td>" in html_table(age)
+    assert r"overall &  &  \\" in latex_table(age)
+
+
+def test_a_group_of_one_subject_has_no_test() -> None:
+    table = cohort_characteristics(
+        pl.DataFrame({"sex": ["male", "female", "female"], "age": [60.0, 50.0, 52.0]})
+    )
+    male = table.filter(pl.col("group") == "male").row(0, named=True)
+    assert male["n"] == 1 and male["p_value"] is None and male["significant"] is None

@@ -45,11 +45,46 @@ LOSS_PLATEAU = [-0.9 + 2.0 * 0.8**epoch for epoch in range(40)]
         ([0.5, 0.5], [0.1, 0.1], False, "too short to judge: 2 epoch"),
         ([], [], False, "no per-epoch curve stored"),
         (PLATEAU, [*LOSS_PLATEAU[:-1], float("nan")], False, "non-finite"),
+        # A collapse is no plateau: the EMA pseudo-Dice falling, or the training loss rising.
+        ([0.9 - 0.02 * epoch for epoch in range(40)], LOSS_PLATEAU, False, "EMA pseudo-Dice fell"),
+        (PLATEAU, [0.1 + 0.01 * epoch for epoch in range(40)], False, "training loss rose"),
     ],
 )
 def test_verdict_on_synthetic_curves(dice, losses, passed, reason) -> None:
     verdict = convergence_verdict(dice, losses, SETTINGS)
     assert verdict.passed is passed and reason in verdict.reason
+
+
+def window_ending(change: float, epochs: int = 40, start: float = 0.9) -> list[float]:
+    """A flat curve at `start` whose last epoch moved by `change`: the window's change."""
+    return [start] * (epochs - 1) + [start + change]
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_dice_threshold_is_inclusive_and_not_scaled(sign: int) -> None:
+    """A change at the threshold passes, one just beyond it (either way) fails: a threshold
+    multiplied, or a check of one direction only, fails this test."""
+    limit = SETTINGS.max_dice_gain
+    at = convergence_verdict(window_ending(sign * limit), [0.5] * 40, SETTINGS)
+    beyond = convergence_verdict(window_ending(sign * limit * 1.02), [0.5] * 40, SETTINGS)
+    assert at.passed, at.reason
+    assert not beyond.passed and beyond.dice_gain == pytest.approx(sign * limit * 1.02)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_loss_threshold_is_inclusive_and_not_scaled(sign: int) -> None:
+    """The loss is judged on the means of the window's halves (5 epochs each of 10): a step of
+    `change` in the second half moves it by exactly `change`."""
+    limit = SETTINGS.max_loss_drop
+
+    def stepped(change: float) -> list[float]:
+        return [0.5] * 35 + [0.5 - change] * 5
+
+    at = convergence_verdict(PLATEAU, stepped(sign * limit), SETTINGS)
+    beyond = convergence_verdict(PLATEAU, stepped(sign * limit * 1.02), SETTINGS)
+    assert at.passed, at.reason
+    assert not beyond.passed and beyond.loss_drop == pytest.approx(sign * limit * 1.02)
+    assert ("fell" if sign > 0 else "rose") in beyond.reason
 
 
 def test_loss_drop_compares_the_means_of_the_window_halves() -> None:

@@ -15,7 +15,7 @@ import pytest
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import PredictionSettings
 from cmrbias_dagster.lib.nnunet.convergence import stored_models
-from cmrbias_dagster.lib.nnunet.cropping_cascade import predict_cropped_ensemble
+from cmrbias_dagster.lib.nnunet.cropping_cascade import cascade_summary, predict_cropped_ensemble
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import RESULT_FILE, fold_folder, read_result
 from cmrbias_dagster.lib.nnunet.inference import CasePrediction, predict_ensemble
@@ -177,37 +177,87 @@ def both_stages_and_the_localiser(
     )
 
 
-def test_a_test_case_is_segmented_in_its_first_stages_box_and_pasted_back(
-    cascade, tmp_path: Path
-) -> None:
-    cases, settings = cascade.test_cases[:4], cascade.study.settings().prediction
+@pytest.fixture(scope="module")
+def cascade_run(cascade, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """Every test case through the cascade and through the localiser alone, in this process's
+    own run (not the asset's), so the asset's summary can be checked against it."""
+    out = tmp_path_factory.mktemp("cascade_run")
     results = run_in_fresh_process(
-        both_stages_and_the_localiser, cascade.env, cascade.dataset, cases, tmp_path, settings
+        both_stages_and_the_localiser,
+        cascade.env,
+        cascade.dataset,
+        cascade.test_cases,
+        out,
+        cascade.study.settings().prediction,
     )
-    for case, result in zip(cases, results, strict=True):
+    return SimpleNamespace(out=out, results=results)
+
+
+def test_a_test_case_is_segmented_in_its_first_stages_box_and_pasted_back(
+    cascade, cascade_run
+) -> None:
+    for case, result in zip(cascade.test_cases, cascade_run.results, strict=True):
         image = nib.load(case.image)
-        first_stage = _array(tmp_path / f"localiser/{case.case_id}.nii.gz")
+        first_stage = _array(cascade_run.out / f"localiser/{case.case_id}.nii.gz")
         zooms = tuple(float(z) for z in image.header.get_zooms()[:2])
         box = heart_box(first_stage, zooms, MARGIN_MM)  # type: ignore[arg-type]
         assert result.heart_found is (box is not None)
         box = box or HeartBox((0, image.shape[0]), (0, image.shape[1]), image.shape[:2])
         assert result.crop_box == (*box.x, *box.y)
-        predicted = nib.load(tmp_path / f"cascade/{case.case_id}.nii.gz")
+        predicted = nib.load(cascade_run.out / f"cascade/{case.case_id}.nii.gz")
         assert predicted.shape == image.shape and np.allclose(predicted.affine, image.affine)
         assert labels_inside(np.asarray(predicted.dataobj), box)
         assert result.box_holds_truth == labels_inside(_array(case.label), box)
         assert 0 <= result.ensemble_mean_dice <= 1
 
 
-def test_the_ensemble_asset_reports_the_cascades_boxes(cascade) -> None:
+def prediction(case_id: str, box: tuple[int, int, int, int], found: bool, holds: bool):
+    return CasePrediction(case_id, "", [], 0.5, box, heart_found=found, box_holds_truth=holds)
+
+
+def test_the_cascade_summary_names_the_cases_and_the_median_box() -> None:
+    summary = cascade_summary(
+        [
+            prediction("a_ED", (4, 40, 6, 30), True, True),  # 36 x 24
+            prediction("a_ES", (0, 48, 0, 48), False, True),  # no heart: the whole image
+            prediction("b_ED", (10, 30, 10, 40), True, False),  # 20 x 30, cuts the truth
+        ]
+    )
+    assert summary == {
+        "cases_without_heart": ["a_ES"],
+        "boxes_missing_truth": ["b_ED"],
+        "median_box_voxels": [36.0, 30.0],
+    }
+    assert cascade_summary([prediction("c_ED", (0, 8, 0, 8), True, True)])["median_box_voxels"] == [
+        8.0,
+        8.0,
+    ]
+
+
+def test_the_ensemble_asset_reports_the_cascades_boxes(cascade, cascade_run) -> None:
+    """The asset's summary is the one of this test's own run of every test case: the same
+    cases without a heart and boxes cutting the truth, by name, and the same median box. The
+    truth's boxes are smaller than the image; the tiny localiser's (6 iterations, about half the
+    image labelled) may not be, and whether they are is what the run shows."""
     metadata = cascade.metadata[f"{CROPPED} ensemble_prediction"]
     assert metadata["cases"] == len(cascade.test_cases)
-    # The tiny localiser (6 iterations) labels much of the image: its box may be the whole image.
-    assert all(0 < size <= 48 for size in metadata["median_box_voxels"])
-    case_ids = {case.case_id for case in cascade.test_cases}
-    assert set(metadata["cases_without_heart"]) <= case_ids
-    assert set(metadata["boxes_missing_truth"]) <= case_ids
+    expected = cascade_summary(cascade_run.results)
+    for key in ("cases_without_heart", "boxes_missing_truth", "median_box_voxels"):
+        assert metadata[key] == expected[key], key
+    for case, result in zip(cascade.test_cases, cascade_run.results, strict=True):
+        truth = _array(case.label)
+        zooms = tuple(float(z) for z in nib.load(case.label).header.get_zooms()[:2])
+        truth_box = heart_box(truth, zooms, MARGIN_MM)  # type: ignore[arg-type]
+        assert truth_box is not None and truth_box.area_kept < 1
+        x0, x1, y0, y1 = result.crop_box
+        # A box at least the truth's (with its margin) holds the truth; only a smaller one may not.
+        covers = x0 <= truth_box.x[0] and x1 >= truth_box.x[1]
+        covers = covers and y0 <= truth_box.y[0] and y1 >= truth_box.y[1]
+        assert result.box_holds_truth or not covers
+        assert (case.case_id in metadata["boxes_missing_truth"]) is not result.box_holds_truth
+        assert (case.case_id in metadata["cases_without_heart"]) is not result.heart_found
     folder = cascade.study.predictions_folder(cascade.study.partition(CROPPED))
+    case_ids = {case.case_id for case in cascade.test_cases}
     assert sorted(p.name for p in folder.glob("*.nii.gz")) == sorted(
         f"{c}.nii.gz" for c in case_ids
     )

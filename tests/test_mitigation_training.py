@@ -149,18 +149,57 @@ def test_group_dro_resumes_with_the_weights_it_saved(build_trainer, groups) -> N
     assert dro.weights == saved
 
 
-@pytest.mark.parametrize(
-    "strategy", ["oversampling", "reweighting", "group_dro", "per_sample_loss"]
-)
-def test_a_tiny_training_runs_with_each_mitigation(build_trainer, groups, strategy: str) -> None:
+def test_group_dro_with_balanced_sampling_draws_groups_equally_and_trains_on_q(
+    build_trainer, groups
+) -> None:
+    """The `balanced_sampling` option (Sagawa et al.'s pairing): oversampling's loader and Group
+    DRO's loss together on one trainer."""
     trainer = build_trainer()
-    apply_mitigation(trainer, Mitigation(strategy, group_dro_step=1.0), groups)
+    mitigation = Mitigation("group_dro", group_dro_step=1.0, balanced_sampling=True)
+    apply_mitigation(trainer, mitigation, groups)
+    trainer.on_train_start()
+    loader = trainer.dataloader_train.data_loader
+    drawn = [k for _ in range(2000) for k in loader.get_indices()]
+    assert abs(black_share(drawn, groups) - 0.5) < 0.03  # 0.25 without the sampler
+    assert trainer.dataloader_val.data_loader.sampling_probabilities is None
+    batch = next(trainer.dataloader_train)
+    while len({groups[str(key)] for key in batch["keys"]}) < 2:
+        batch = next(trainer.dataloader_train)
+    batch_groups = [groups[str(key)] for key in batch["keys"]]
+    per_sample = sample_losses(trainer, batch)
+    by_group = {
+        group: float(per_sample[[g == group for g in batch_groups]].mean())
+        for group in set(batch_groups)
+    }
+    expected = dro_update({"black": 0.5, "white": 0.5}, by_group, 1.0)
+    loss = float(trainer.train_step(batch)["loss"])
+    assert loss == pytest.approx(sum(expected[g] * by_group[g] for g in by_group), rel=1e-4)
+    # One step of q moves the loss off the plain mean by little, but above the tolerance above.
+    assert abs(loss - float(per_sample.mean())) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "mitigation",
+    [
+        Mitigation("oversampling"),
+        Mitigation("reweighting"),
+        Mitigation("group_dro", group_dro_step=1.0),
+        Mitigation("group_dro", group_dro_step=1.0, balanced_sampling=True),
+        Mitigation("per_sample_loss"),
+    ],
+    ids=["oversampling", "reweighting", "group_dro", "group_dro_balanced", "per_sample_loss"],
+)
+def test_a_tiny_training_runs_with_each_mitigation(
+    build_trainer, groups, mitigation: Mitigation
+) -> None:
+    trainer = build_trainer()
+    apply_mitigation(trainer, mitigation, groups)
     train_in_bf16(trainer)  # applied after: the mitigation must still hold the train step
     trainer.run_training()
     folder = Path(trainer.output_folder)
     assert (folder / "checkpoint_final.pth").is_file()
     assert np.isfinite(trainer.logger.get_value("train_losses", None)).all()
-    if strategy == "group_dro":
+    if mitigation.strategy == "group_dro":
         weights = json.loads((folder / f"checkpoint_final.pth{WEIGHTS_SUFFIX}").read_text())
         assert sorted(weights) == ["black", "white"] and sum(weights.values()) == pytest.approx(1)
         assert weights["black"] != pytest.approx(0.5)

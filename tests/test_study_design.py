@@ -400,3 +400,22 @@ def test_the_loss_control_design_pairs_race_black_with_the_control_at_25() -> No
     assert (control.mitigation.strategy, control.varies) == ("per_sample_loss", "race_black")
     for name in ("quick", "paper"):
         assert design.profile(name) == main.profile(name)
+
+
+def test_group_dro_may_pair_with_balanced_sampling() -> None:
+    """Sagawa et al.'s pairing is an option of group_dro only; off, Group DRO's stamps stay put."""
+    for variant in (
+        {"mitigation": {"strategy": "group_dro", "balanced_sampling": True}},
+        {"mitigation": "group_dro", "balanced_sampling": True},
+    ):
+        mitigation = parse_study_design(_with_variant(**variant)).experiment("sex_variant")
+        assert mitigation.mitigation == Mitigation("group_dro", balanced_sampling=True)
+    paired = Mitigation("group_dro", balanced_sampling=True)
+    assert paired.fingerprint() not in ("", Mitigation("group_dro").fingerprint())
+    assert Mitigation("group_dro", balanced_sampling=False).fingerprint() == "9533e319c7e35dfa"
+    for variant, message in (
+        ({"mitigation": "oversampling", "balanced_sampling": True}, "to mitigation 'group_dro'"),
+        ({"mitigation": "group_dro", "balanced_sampling": "yes"}, "must be true or false"),
+    ):
+        with pytest.raises(StudyDesignError, match=message):
+            parse_study_design(_with_variant(**variant))

@@ -71,8 +71,9 @@ def median_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.O
 
 @dg.asset(**ANALYSIS_ASSET_ARGS)
 def intersectional_dsc_table(subject_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
-    """Table 3: median overall DSC per group x held attribute, with Mann-Whitney U stars between
-    the groups within each held value; no rows for experiments without a held attribute."""
+    """Table 3: median overall DSC per group x held attribute, with the Mann-Whitney U test between
+    the groups within each held value (raw p, Holm p per experiment, stars from the Holm p); no
+    rows for experiments without a held attribute."""
     table = result_tables.intersectional_table(subject_scores)
     unheld = result_tables.experiments_without_held(subject_scores)
     notes = {"no_held_attribute": ", ".join(unheld)} if unheld else {}
@@ -91,7 +92,7 @@ def dsc_by_class_and_phase(segmentation_metrics: pl.DataFrame, study: StudyResou
 @dg.asset(**ANALYSIS_ASSET_ARGS)
 def clinical_difference_table(clinical_measures: pl.DataFrame, study: StudyResource) -> dg.Output:
     """Predicted minus truth of LV/RV EDV, ESV, EF and LV mass by group and ratio, with the
-    Mann-Whitney U test between the groups."""
+    Mann-Whitney U test between the groups (raw p, Holm p per experiment, stars from the Holm p)."""
     table = result_tables.clinical_difference_table(clinical_measures)
     shown = table.filter(pl.col("measure").is_in(["lv_esv_ml", "lv_ef", "rv_esv_ml", "rv_ef"]))
     return table_output(study, table, "clinical_differences", preview=markdown_table(shown, 60))

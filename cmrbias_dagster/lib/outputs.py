@@ -82,6 +82,9 @@ def escape_markdown(text: str) -> str:
 
 
 def _cell(value: object) -> str:
+    """A null is an empty cell, as in the CSV, LaTeX and HTML exports."""
+    if value is None:
+        return ""
     return escape_markdown(f"{value:.3g}" if isinstance(value, float) else str(value))
 
 

@@ -6,7 +6,12 @@ phase, class); `clinical` rows from `clinical_measures` (one per experiment, rat
 
 import polars as pl
 
-from cmrbias_dagster.lib.analysis.statistics import bootstrap_median_ci, mann_whitney
+from cmrbias_dagster.lib.analysis.statistics import (
+    GroupComparison,
+    adjust_holm,
+    bootstrap_median_ci,
+    mann_whitney,
+)
 from cmrbias_dagster.lib.evaluation.predictions import CLINICAL
 
 KEYS = ["experiment", "ratio"]
@@ -52,23 +57,32 @@ def median_dsc_table(scores: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 def intersectional_table(scores: pl.DataFrame) -> pl.DataFrame:
     """Table 3: median overall DSC per group x held value, with the Mann-Whitney U test between
-    the two groups within each held value (e.g. black vs white women). Experiments without a held
-    attribute (null `held`) have no rows."""
+    the two groups within each held value (e.g. black vs white women): raw p, Holm-adjusted p
+    over the experiment's tests (every ratio and held value, one family as in
+    `group_comparisons`) and stars from the adjusted p. Experiments without a held attribute
+    (null `held`) have no rows."""
     overall = scores.filter((pl.col("class") == "overall") & pl.col("held").is_not_null())
     medians = overall.group_by(*KEYS, "held", "group").agg(
         n=pl.len(), median_dsc=pl.col("dsc").median()
     )
-    tests = []
-    for (experiment, ratio, held), part in overall.group_by(*KEYS, "held"):
+    keys: dict[str, list[dict]] = {}
+    tests: dict[str, list[GroupComparison]] = {}
+    for (experiment, ratio, held), part in overall.group_by(*KEYS, "held", maintain_order=True):
         groups = sorted(part["group"].unique())
         if len(groups) != 2:
             continue
-        test = mann_whitney(*(part.filter(pl.col("group") == g)["dsc"] for g in groups))
-        tests.append(
-            {"experiment": experiment, "ratio": ratio, "held": held, "p_value": test.p_value}
-            | {"stars": test.stars}
+        keys.setdefault(experiment, []).append(
+            {"experiment": experiment, "ratio": ratio, "held": held}
         )
-    tested = medians.join(pl.DataFrame(tests), on=[*KEYS, "held"], how="left") if tests else medians
+        tests.setdefault(experiment, []).append(
+            mann_whitney(*(part.filter(pl.col("group") == g)["dsc"] for g in groups))
+        )
+    rows = [
+        key | {"p_value": test.p_value, "p_holm": test.p_holm, "stars": test.stars}
+        for experiment in keys
+        for key, test in zip(keys[experiment], adjust_holm(tests[experiment]), strict=True)
+    ]
+    tested = medians.join(pl.DataFrame(rows), on=[*KEYS, "held"], how="left") if rows else medians
     return tested.sort(*KEYS, "held", "group")
 
 
@@ -89,13 +103,25 @@ def class_phase_table(metrics: pl.DataFrame) -> pl.DataFrame:
 
 def clinical_difference_table(clinical: pl.DataFrame) -> pl.DataFrame:
     """Predicted minus truth of each clinical measure: median and mean per experiment, ratio and
-    group, with the Mann-Whitney U test between the groups' differences."""
-    rows = []
-    for (experiment, ratio), part in clinical.group_by(*KEYS):
+    group, with the Mann-Whitney U test between the groups' differences: raw p, Holm-adjusted p
+    over the experiment's tests (every ratio and measure, one family) and stars from the
+    adjusted p; no test (null p, empty stars) where a ratio has not two groups."""
+    cells: dict[str, list[tuple[int, str, dict[str, pl.Series]]]] = {}
+    for (experiment, ratio), part in clinical.group_by(*KEYS, maintain_order=True):
         groups = sorted(part["group"].unique())
         for measure in CLINICAL:
             values = {g: part.filter(pl.col("group") == g)[f"{measure}_diff"] for g in groups}
-            test = mann_whitney(*values.values()) if len(groups) == 2 else None
+            cells.setdefault(experiment, []).append((ratio, measure, values))
+    rows = []
+    for experiment, family in cells.items():
+        tests = {
+            index: mann_whitney(*values.values())
+            for index, (_, _, values) in enumerate(family)
+            if len(values) == 2
+        }
+        adjusted = dict(zip(tests, adjust_holm(list(tests.values())), strict=True))
+        for index, (ratio, measure, values) in enumerate(family):
+            test = adjusted.get(index)
             for group, diffs in values.items():
                 rows.append(
                     {
@@ -107,6 +133,7 @@ def clinical_difference_table(clinical: pl.DataFrame) -> pl.DataFrame:
                         "median_diff": diffs.median(),
                         "mean_diff": diffs.mean(),
                         "p_value": test.p_value if test else None,
+                        "p_holm": test.p_holm if test else None,
                         "stars": test.stars if test else "",
                     }
                 )

@@ -25,24 +25,27 @@ TABLE_SCHEMA = {
 }
 
 
-def group_test_p(inside: pl.Series, outside: pl.Series) -> float:
-    """Two-tailed Welch t-test p-value of one group against the rest (NaN if either is tiny)."""
+def group_test_p(inside: pl.Series, outside: pl.Series) -> float | None:
+    """Two-tailed Welch t-test p-value of one group against the rest; None (no test) when either
+    has fewer than two values or the test is undefined (no variance in either)."""
     if inside.len() < 2 or outside.len() < 2:
-        return math.nan
-    return float(stats.ttest_ind(inside.to_numpy(), outside.to_numpy(), equal_var=False).pvalue)
+        return None
+    p = float(stats.ttest_ind(inside.to_numpy(), outside.to_numpy(), equal_var=False).pvalue)
+    return None if math.isnan(p) else p
 
 
 def cohort_characteristics(manifest: pl.DataFrame) -> pl.DataFrame:
     """One row per measure and group: n, mean, SD and the p-value of that group vs the rest.
 
     For sex, male vs female; for race, each group against all other subjects (as Table 1 marks
-    every race group). The `overall` rows carry no test. Measures and groups a cohort lacks (ACDC
-    has no sex, Sunnybrook no height) are left out.
+    every race group). Where no test applies (the `overall` rows, a group too small) `p_value`
+    and `significant` are null, empty cells in every export, not `nan` and False. Measures and
+    groups a cohort lacks (ACDC has no sex, Sunnybrook no height) are left out.
     """
     rows = []
     for column, measure in present_measures(manifest).items():
         values = manifest[column].drop_nulls()
-        rows.append(_row(measure, "all", "overall", values, math.nan))
+        rows.append(_row(measure, "all", "overall", values, None))
         for attribute, group in present_groups(manifest):
             mask = (manifest[attribute] == group).fill_null(False)
             inside = manifest.filter(mask)[column].drop_nulls()
@@ -71,7 +74,7 @@ def present_groups(manifest: pl.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
-def _row(measure: str, attribute: str, group: str, values: pl.Series, p: float) -> dict:
+def _row(measure: str, attribute: str, group: str, values: pl.Series, p: float | None) -> dict:
     return {
         "measure": measure,
         "attribute": attribute,
@@ -80,7 +83,7 @@ def _row(measure: str, attribute: str, group: str, values: pl.Series, p: float) 
         "mean": values.mean() if values.len() else math.nan,
         "sd": values.std() if values.len() > 1 else math.nan,
         "p_value": p,
-        "significant": bool(p <= SIGNIFICANCE),
+        "significant": None if p is None else p <= SIGNIFICANCE,
     }
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from .fields import Number, StudyDesignError, design_model, typed
 
@@ -27,7 +27,11 @@ DEFAULT_GROUP_DRO_STEP = 0.01
 # The margin around the heart's box, in mm: room for the first-stage model's box to miss a little.
 DEFAULT_CROP_MARGIN_MM = 10.0
 # Each strategy's own setting: its name in the design, beside `mitigation` or in its block.
-PARAMETERS = {"group_dro_step": "group_dro", "crop_margin_mm": "cropping"}
+PARAMETERS = {
+    "group_dro_step": "group_dro",
+    "crop_margin_mm": "cropping",
+    "balanced_sampling": "group_dro",
+}
 # Keys an experiment may hold besides those of the comparison itself.
 EXPERIMENT_KEYS = ("mitigation", *PARAMETERS, "varies")
 
@@ -47,6 +51,8 @@ class Mitigation:
     crop_margin_mm: Annotated[Number, Field(ge=0, description="must be a number >= 0")] = (
         DEFAULT_CROP_MARGIN_MM
     )
+    # Group DRO with oversampling's group-balanced sampler, as Sagawa et al. pair them.
+    balanced_sampling: StrictBool = False
 
     @property
     def active(self) -> bool:
@@ -60,6 +66,8 @@ class Mitigation:
             return ""
         relevant: dict[str, Any] = {"strategy": self.strategy}
         relevant |= {k: getattr(self, k) for k, s in PARAMETERS.items() if s == self.strategy}
+        if not self.balanced_sampling:  # Group DRO's stamps from before the option stay put
+            relevant.pop("balanced_sampling", None)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

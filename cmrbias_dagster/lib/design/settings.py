@@ -82,9 +82,9 @@ class TrainingSettings(_Block):
 
 @design_model
 class ConvergenceSettings(_Block):
-    """When a fold counts as converged: over its last `window` of epochs (at least `min_epochs`)
-    the EMA pseudo-Dice gains at most `max_dice_gain` and the training loss falls at most
-    `max_loss_drop` (mean of the window's first half minus mean of its second half)."""
+    """When a fold's curves reached a plateau: over its last `window` of epochs (at least
+    `min_epochs`) the EMA pseudo-Dice gains or loses at most `max_dice_gain` and the training loss
+    falls or rises at most `max_loss_drop` (mean of the window's first half against its second)."""
 
     block = "convergence"
     window: Annotated[StrictFloat, Field(gt=0, le=1, description="must lie in (0, 1]")] = 0.25

@@ -1,5 +1,6 @@
-"""Whether a trained fold has converged, judged from its per-epoch curves, and the table of every
-stored fold's verdict. Reads the stored results only: no torch, no nnunetv2."""
+"""Whether a trained fold's curves reached a plateau under its schedule (the `converged` check),
+judged from its per-epoch curves, and the table of every stored fold's verdict. Reads the stored
+results only: no torch, no nnunetv2."""
 
 import math
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,10 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     fold_folder,
     read_result,
 )
+
+# The thresholds are decimals: a change equal to one in decimal (0.905 - 0.9 against 0.005) must
+# pass although its binary difference lies a few ulps above.
+ROUNDING = 1e-12
 
 TABLE_SCHEMA = {
     "experiment": pl.String,
@@ -52,8 +57,10 @@ def window_epochs(epochs: int, settings: ConvergenceSettings) -> int:
 def convergence_verdict(
     ema_pseudo_dice: Sequence[float], train_losses: Sequence[float], settings: ConvergenceSettings
 ) -> ConvergenceVerdict:
-    """Passed when, over the window, the EMA pseudo-Dice gained at most `max_dice_gain` and the
-    training loss fell at most `max_loss_drop`; a curve shorter than the window fails."""
+    """Passed when, over the window, the EMA pseudo-Dice moved (up or down) by at most
+    `max_dice_gain` and the training loss by at most `max_loss_drop`; a curve shorter than the
+    window fails. A pass means the curves reached a plateau under their schedule, not that the
+    model is trained enough: a longer schedule can still raise a plateaued model's scores."""
     epochs = min(len(ema_pseudo_dice), len(train_losses))
     width = window_epochs(epochs, settings)
     final = float(ema_pseudo_dice[-1]) if ema_pseudo_dice else None
@@ -74,20 +81,23 @@ def convergence_verdict(
     dice_gain = dice[-1] - dice[0]
     # Means of the halves, not two single epochs: one noisy epoch must not decide.
     loss_drop = sum(losses[:half]) / half - sum(losses[-half:]) / half
-    still = []
-    if dice_gain > settings.max_dice_gain:
-        still.append(f"EMA pseudo-Dice gained {dice_gain:.4f} > {settings.max_dice_gain}")
-    if loss_drop > settings.max_loss_drop:
-        still.append(f"training loss fell {loss_drop:.4f} > {settings.max_loss_drop}")
+    # Symmetric: a collapsing curve (Dice falling, loss rising) is no plateau either.
+    moves = []
+    if abs(dice_gain) > settings.max_dice_gain + ROUNDING:
+        direction = "gained" if dice_gain > 0 else "fell"
+        moves.append(f"EMA pseudo-Dice {direction} {abs(dice_gain):.4f} > {settings.max_dice_gain}")
+    if abs(loss_drop) > settings.max_loss_drop + ROUNDING:
+        direction = "fell" if loss_drop > 0 else "rose"
+        moves.append(f"training loss {direction} {abs(loss_drop):.4f} > {settings.max_loss_drop}")
     where = f"over the last {width} of {epochs} epochs"
     reason = (
-        f"still learning {where}: " + "; ".join(still)
-        if still
-        else f"plateau {where}: EMA pseudo-Dice gained {dice_gain:.4f} "
-        f"(<= {settings.max_dice_gain}), training loss fell {loss_drop:.4f} "
-        f"(<= {settings.max_loss_drop})"
+        f"no plateau {where}: " + "; ".join(moves)
+        if moves
+        else f"plateau {where}: EMA pseudo-Dice changed {dice_gain:+.4f} "
+        f"(|change| <= {settings.max_dice_gain}), training loss changed {-loss_drop:+.4f} "
+        f"(|change| <= {settings.max_loss_drop})"
     )
-    return ConvergenceVerdict(not still, dice_gain, loss_drop, width, final, reason)
+    return ConvergenceVerdict(not moves, dice_gain, loss_drop, width, final, reason)
 
 
 def fold_verdict(result: FoldResult, settings: ConvergenceSettings) -> ConvergenceVerdict:

@@ -44,6 +44,8 @@ def apply_mitigation(
     elif mitigation.strategy == "reweighting":
         reweight_losses(trainer, groups)
     elif mitigation.strategy == "group_dro":
+        if mitigation.balanced_sampling:
+            oversample_groups(trainer, groups)
         train_with_group_dro(trainer, groups, mitigation.group_dro_step)
     elif mitigation.strategy == "protected_models":
         train_on_group(trainer, groups)
