@@ -201,8 +201,10 @@ def convergence_section(inputs: ReportInputs) -> Section:
     """Each trained fold's convergence check."""
     return Section(
         "Model convergence",
-        "Each trained fold's `converged` check: the EMA pseudo-Dice and the training loss "
-        "over the last part of training (thresholds per profile in the study design).",
+        "Each trained fold's `converged` check: whether its curves reached a plateau under its "
+        "schedule, the EMA pseudo-Dice and the training loss moving less than their thresholds, "
+        "either way, over the last part of training (thresholds per profile in the study "
+        "design). A pass says the curves flattened, not that the model is trained enough.",
         tables=[("", inputs.tables.model_convergence.drop("reason", strict=False))],
     )
 
