@@ -25,7 +25,9 @@ TABLES = [
     "ratio_comparisons",
     "fairness_table",
     "ratio_dependence_table",
+    "gap_verdicts",
     "mitigation_comparison",
+    "mitigation_effects",
     "repeat_summary",
     "model_convergence",
 ]
@@ -100,7 +102,8 @@ def test_report_is_one_self_contained_page(analysed) -> None:
     markdown = metadata["report_markdown"].value
     assert markdown.startswith("# Demographic bias") and "data:image/png;base64," in markdown
     assert "file://" not in markdown  # browsers do not open file links from the web UI
-    for heading in ("Findings", "Median DSC (Table 2)", "Intersectional", "Fairness", "Provenance"):
+    headings = ("Headline", "Findings", "Median DSC (Table 2)", "Intersectional", "Fairness")
+    for heading in (*headings, "Provenance"):
         assert f"<h2>{heading}" in page
     assert page.count("data:image/png;base64,") >= len(FIGURES)
     assert "nnunetv2" in page and "training_split" in page and "race_black|25" in page
@@ -108,13 +111,15 @@ def test_report_is_one_self_contained_page(analysed) -> None:
     findings = metadata["findings"].value
     assert r"race\_black: black median DSC" in findings
     # Tiny models (3 epochs) never converge, and one ratio cannot show a trend: both are said.
-    assert "2 of 2 models did not pass the convergence check" in findings
+    assert "2 of 2 models' curves had not reached a plateau" in findings
     assert "may reflect under-training" in findings
     assert "needs at least two evaluated ratios" in findings
     for heading in ("Does the gap move with the training share?", "Model convergence"):
         assert f"<h2>{heading}" in page
-    # One draw per experiment (repeats: 1): the repeated-draws section says so.
-    assert "<h2>Repeated draws" in page and "<td>one draw</td>" in page
+    # One draw per experiment (repeats: 1): every verdict and the headline say so.
+    assert "<h2>Repeated draws" in page
+    assert "(one training draw: training noise not included)</td>" in page
+    assert "One training draw per model: one training draw" in page
 
 
 def test_analysis_without_evaluated_partitions_says_what_to_do() -> None:
