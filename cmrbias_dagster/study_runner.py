@@ -30,7 +30,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.lib.design.partition import split_partition_key
+from cmrbias_dagster.lib.design.partition import file_name_of_key
 from cmrbias_dagster.resources import PARALLEL_RUNS_VARIABLE
 from cmrbias_dagster.study_display import partition_summary
 from cmrbias_dagster.training_pool import (
@@ -97,7 +97,7 @@ def _where(index: int, key: str | None, total: int) -> str:
 
 def log_file(log_dir: Path, job_name: str, key: str | None) -> Path:
     """Where a run of `job_name` for partition `key` writes its output."""
-    suffix = "-{}-{}".format(*split_partition_key(key)) if key else ""
+    suffix = f"-{file_name_of_key(key)}" if key else ""
     return log_dir / f"{job_name}{suffix}.log"
 
 

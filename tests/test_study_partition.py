@@ -125,3 +125,10 @@ def test_dataset_name() -> None:
     assert dataset_name(7, "race_black", 50) == "Dataset007_race_black_50"
     with pytest.raises(ValueError):
         dataset_name(1000, "race_black", 50)
+
+
+def test_a_key_as_a_file_name_part() -> None:
+    from cmrbias_dagster.lib.design.partition import file_name_of_key
+
+    assert file_name_of_key("race_black|50") == "race_black-50"
+    assert file_name_of_key("race_black") == "race_black"

@@ -63,6 +63,12 @@ def split_partition_key(key: str) -> tuple[str, int]:
     return experiment, int(ratio)
 
 
+def file_name_of_key(key: str) -> str:
+    """A partition key (an experiment's, or experiment x ratio's) as a file-name part:
+    `race_black|50` -> `race_black-50`, `race_black` unchanged."""
+    return str(key).replace(KEY_SEPARATOR, "-")
+
+
 def stable_dataset_id(experiment_index: int, ratio_index: int, base: int = DATASET_ID_BASE) -> int:
     """A dataset id fixed by the partition's position in the study: base + 10*experiment + ratio."""
     if experiment_index < 0 or not 0 <= ratio_index < 10:
