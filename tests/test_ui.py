@@ -57,6 +57,7 @@ ANALYSIS_TABLES = [
     "ratio_comparisons",
     "fairness_table",
     "ratio_dependence_table",
+    "gap_verdicts",
     "model_convergence",
 ]
 # The dialog the UI's [Show Markdown] opens for a Markdown metadata entry.
