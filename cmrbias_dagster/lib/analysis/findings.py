@@ -57,16 +57,25 @@ def headline_table(gap_verdicts: pl.DataFrame, ratio_dependence: pl.DataFrame) -
     return pl.DataFrame(rows)
 
 
-def share_cell(ratio_dependence: pl.DataFrame, experiment: str) -> str:
-    """`share dependent, +3.5 [+2.1, +4.9]`: the overall gap slope's trend, estimate and CI."""
+def interval(row: dict) -> str:
+    """A row's 95 % CI in points: `[-3.1, -1.7]`."""
+    return f"[{points(row['ci_low'])}, {points(row['ci_high'])}]"
+
+
+def overall_trend(ratio_dependence: pl.DataFrame, experiment: str) -> dict | None:
+    """The experiment's overall row of the ratio-dependence table; None before two ratios."""
     rows = ratio_dependence.filter(
         (pl.col("experiment") == experiment) & (pl.col("class") == "overall")
     )
-    if rows.is_empty():
+    return None if rows.is_empty() else rows.row(0, named=True)
+
+
+def share_cell(ratio_dependence: pl.DataFrame, experiment: str) -> str:
+    """`share dependent, +3.5 [+2.1, +4.9]`: the overall gap slope's trend, estimate and CI."""
+    row = overall_trend(ratio_dependence, experiment)
+    if row is None:
         return "needs two ratios"
-    row = rows.row(0, named=True)
-    interval = f"[{points(row['ci_low'])}, {points(row['ci_high'])}]"
-    return f"{row['trend']}, {points(row['estimate'])} {interval}"
+    return f"{row['trend']}, {points(row['estimate'])} {interval(row)}"
 
 
 def study_findings(
@@ -114,8 +123,7 @@ def gap_sentence(rows: pl.DataFrame) -> str:
     for row in rows.iter_rows(named=True):
         verdict = row["verdict"].replace(f" ({ONE_DRAW})", "")
         by_verdict.setdefault(verdict, []).append(
-            f"{row['ratio']} % ({points(row['estimate'])} [{points(row['ci_low'])}, "
-            f"{points(row['ci_high'])}])"
+            f"{row['ratio']} % ({points(row['estimate'])} {interval(row)})"
         )
     order = sorted(by_verdict, key=lambda v: (not is_established(v), v == NOT_ESTABLISHED))
     parts = [f"{verdict} at {', '.join(by_verdict[verdict])}" for verdict in order]
@@ -128,12 +136,9 @@ def gap_sentence(rows: pl.DataFrame) -> str:
 
 def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
     """Whether the experiment's overall gap moves with the first group's training share."""
-    rows = ratio_dependence.filter(
-        (pl.col("experiment") == experiment) & (pl.col("class") == "overall")
-    )
-    if rows.is_empty():
+    row = overall_trend(ratio_dependence, experiment)
+    if row is None:
         return "Whether the gap moves with the share needs at least two evaluated ratios."
-    row = rows.row(0, named=True)
     return (
         f"Share dependence: {TREND_WORDS[row['trend']]}; gap slope {points(row['estimate'])} "
         f"points from 0 to 100 % share (95 % CI {points(row['ci_low'])} to "
