@@ -20,11 +20,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from cmrbias_dagster.lib.analysis.result_tables import table2_wide
+from cmrbias_dagster.lib.analysis.findings import gap_cell, share_cell
 from cmrbias_dagster.lib.outputs import markdown_rows
 
 DSC_METADATA = "median_overall_dsc_by_group"
-MEDIAN_TABLE_CSV = "table2_median_dsc.csv"
+# The exported tables the closing headline is read from (gap_verdicts, ratio_dependence_table).
+HEADLINE_TABLES = ("gap_verdicts", "ratio_dependence")
 
 
 class StudyDisplay:
@@ -90,19 +91,23 @@ def partition_summary(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 def headline_table(tables_folder: Path) -> str:
-    """Each experiment's median overall DSC per group (and `all`) by ratio, from Table 2's CSV;
-    "" when the analysis has not written it."""
-    csv = tables_folder / MEDIAN_TABLE_CSV
-    if not csv.exists():
+    """The README's results table for this run, as text: per experiment and ratio each group's
+    median overall DSC and the gap with its 95 % CI and verdict (`gap_verdicts`), then the share
+    dependence (`ratio_dependence_table`); "" when the analysis has not written them."""
+    gaps_csv, trend_csv = (tables_folder / f"{name}.csv" for name in HEADLINE_TABLES)
+    if not gaps_csv.exists():
         return ""
-    table = pl.read_csv(csv)
+    verdicts = pl.read_csv(gaps_csv).filter(pl.col("class") == "overall").sort("ratio")
+    trends = pl.read_csv(trend_csv) if trend_csv.exists() else pl.DataFrame()
     blocks = []
-    for experiment in table["experiment"].unique(maintain_order=True):
-        wide = table2_wide(table, experiment)
-        header = f"{experiment:<12}" + "".join(f"{name:>10}" for name in wide.columns[1:])
-        rows = [
-            f"  {ratio:>3} %     " + "".join(f"{value:>10.3f}" for value in values)
-            for ratio, *values in wide.rows()
-        ]
-        blocks.append("\n".join([header, *rows]))
-    return "median overall DSC by training share of the first group (%)\n" + "\n\n".join(blocks)
+    for (experiment,), rows in verdicts.group_by("experiment", maintain_order=True):
+        first = rows.row(0, named=True)
+        groups = f"{first['group_a']:>10}{first['group_b']:>10}"
+        lines = [f"{experiment:<12}{groups}   gap, points [95 % CI]"]
+        for row in rows.iter_rows(named=True):
+            medians = f"{row['median_a']:>10.3f}{row['median_b']:>10.3f}"
+            lines.append(f"  {row['ratio']:>3} %     {medians}   {gap_cell(row)}")
+        if not trends.is_empty():
+            lines.append(f"  share dependence: {share_cell(trends, experiment)}")
+        blocks.append("\n".join(lines))
+    return "median overall DSC by training share of the first group\n" + "\n\n".join(blocks)

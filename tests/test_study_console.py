@@ -4,17 +4,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
 
+from cmrbias_dagster.lib.analysis import gaps, ratio_dependence
 from cmrbias_dagster.lib.design.parallelism import (
     resolve_parallel_runs,
     runs_for_machine,
 )
 from cmrbias_dagster.lib.design.study import parse_study_design
-from cmrbias_dagster.lib.outputs import markdown_rows
+from cmrbias_dagster.lib.outputs import export_table, markdown_rows
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 from cmrbias_dagster.study_display import headline_table
+from tests.test_repeats import RACE_BLACK, design_mapping, planted_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
@@ -51,19 +52,21 @@ def test_markdown_rows_read_the_group_medians() -> None:
     assert markdown_rows(table) == [["black", "0.9612"], ["white", "0.98"]]
 
 
-def test_headline_table_has_each_experiments_groups_by_ratio(tmp_path: Path) -> None:
+def test_headline_table_has_each_experiments_groups_gaps_and_trend(tmp_path: Path) -> None:
+    """The closing table is the report's headline, from the exported verdict tables."""
     assert headline_table(tmp_path) == ""
-    rows = [
-        ("sex", ratio, group, "overall", 0.9 + ratio / 1000 + index / 100)
-        for ratio in (0, 100)
-        for index, group in enumerate(("female", "male", "all"))
-    ]
-    columns = ["experiment", "ratio", "group", "class", "median_dsc"]
-    pl.DataFrame(rows, schema=columns, orient="row").write_csv(tmp_path / "table2_median_dsc.csv")
+    design = parse_study_design(design_mapping(3, race_black=RACE_BLACK))
+    names = ["race_black", "race_black_r2", "race_black_r3"]
+    scores = planted_scores(design, dict(zip(names, (0.04, 0.045, 0.05), strict=True)))
+    margin = design.equivalence_margin
+    export_table(gaps.gap_table(scores, design, margin), tmp_path, "gap_verdicts")
+    trend = ratio_dependence.ratio_dependence_table(scores, design, margin)
+    export_table(trend, tmp_path, "ratio_dependence")
     lines = headline_table(tmp_path).splitlines()
-    assert lines[1].split() == ["sex", "female", "male", "all"]
-    assert lines[2].split() == ["0", "%", "0.900", "0.910", "0.920"]
-    assert lines[3].split() == ["100", "%", "1.000", "1.010", "1.020"]
+    assert lines[1].split()[:3] == ["race_black", "black", "white"]
+    assert lines[2].split()[:5] == ["0", "%", f"{0.8225:.3f}", f"{0.7775:.3f}", "+4.5"]
+    assert lines[2].endswith("] established") and lines[3].startswith("   50 %")
+    assert lines[4].startswith("  share dependence: ")
 
 
 @pytest.mark.parametrize(
