@@ -7,10 +7,14 @@ which is slow when that is Dagster. So the work runs as
 `python -m cmrbias_dagster.lib.nnunet.isolation`:
 default signal handlers, a light __main__, nnU-Net's environment variables kept out of the caller,
 and killed with the caller's step (subprocess.run kills it when the wait is interrupted).
+"Default" includes SIGTERM and SIGINT when the caller inherited them *ignored* (a shell's
+background job, `nohup`): ignored signals survive exec, nnU-Net's pool workers would then ignore
+the SIGTERM that ends them, and the fold hangs in the pool's join after its final validation.
 """
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,7 +58,14 @@ def run_in_fresh_process(
     raise value
 
 
+def restore_default_signals() -> None:
+    """SIGTERM and SIGINT back to their defaults, whatever this process inherited."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _serve(call: Path, result: Path) -> None:
+    restore_default_signals()
     function, args, kwargs = pickle.loads(call.read_bytes())
     try:
         outcome = (True, function(*args, **kwargs), "")
