@@ -162,9 +162,10 @@ def strategy_scores(effect: float, seed: int, repeats: int = 3) -> tuple[pl.Data
     """A baseline with a 3-point gap (black lower) and a variant that raises black subjects'
     DSC by `effect`, on the same test subjects, `repeats` draws of each."""
     rng = np.random.default_rng(seed)
-    baseline = simulated_cube(rng, NOISE, repeats, gap=-0.03, ratios=(25,))
+    difficulty = rng.normal(0.0, NOISE.subject, 2 * NOISE.per_group)  # one test set for both
+    baseline = simulated_cube(rng, NOISE, repeats, gap=-0.03, ratios=(25,), difficulty=difficulty)
     variant = simulated_cube(
-        rng, NOISE, repeats, gap=-0.03 + effect, ratios=(25,), difficulty=baseline.difficulty
+        rng, NOISE, repeats, gap=-0.03 + effect, ratios=(25,), difficulty=difficulty
     )
     design = design_of(RACE, VARIANT, repeats=repeats)
     names = {e.base: [] for e in design.experiments}

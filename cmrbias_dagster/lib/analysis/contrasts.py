@@ -29,8 +29,6 @@ class ScoreCube:
     first: np.ndarray
     held: np.ndarray
     dsc: np.ndarray
-    # Simulated cubes only (simulated_studies.py): each subject's planted difficulty.
-    difficulty: np.ndarray | None = None
 
     def resamples(self, seed: int, n: int = N_RESAMPLES) -> np.ndarray:
         """`n` subject resamples within group x held strata (two_level.subject_resamples)."""

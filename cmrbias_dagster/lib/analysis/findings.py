@@ -8,13 +8,6 @@ import polars as pl
 from cmrbias_dagster.lib.analysis.two_level import NOT_ESTABLISHED, ONE_DRAW, is_established
 from cmrbias_dagster.lib.design.study import StudyDesign
 
-TREND_WORDS = {
-    "share dependent": "the gap moves with the training share (imbalance bias)",
-    "reverse": "the gap moves against the training share",
-    "equivalent": "the gap's change over the shares is inside the equivalence margin",
-    "no share dependence detected": "no share dependence detected",
-}
-
 
 def points(value: float) -> str:
     """A DSC difference in points (hundredths), signed."""
@@ -140,7 +133,7 @@ def share_sentence(ratio_dependence: pl.DataFrame, experiment: str) -> str:
     if row is None:
         return "Whether the gap moves with the share needs at least two evaluated ratios."
     return (
-        f"Share dependence: {TREND_WORDS[row['trend']]}; gap slope {points(row['estimate'])} "
+        f"Share dependence: {row['trend']}, {row['note']}; gap slope {points(row['estimate'])} "
         f"points from 0 to 100 % share (95 % CI {points(row['ci_low'])} to "
         f"{points(row['ci_high'])}, Holm p={row['p_holm']:.2g})."
     )

@@ -46,4 +46,4 @@ def simulated_cube(
     planted = np.where(first, gap + gap_slope * share, 0.0)
     dsc = 0.95 + difficulty + planted + model_shift + residual
     ids = tuple(f"s{j:03d}" for j in range(2 * n))
-    return ScoreCube(tuple(ratios), ids, first, held, dsc, difficulty)
+    return ScoreCube(tuple(ratios), ids, first, held, dsc)
