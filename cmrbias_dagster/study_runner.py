@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from functools import partial
@@ -258,7 +257,6 @@ def _in_worker_processes(
                 start_next()
 
 
-OBSERVABLE_SOURCE_BETA = "Function `observable_source_asset` is currently in beta"
 DESCRIPTION = (
     "Run the whole study on the profile CMRBIAS_PROFILE names (default quick): every job for "
     "every partition, recorded in DAGSTER_HOME for the UI, with a progress display."
@@ -298,9 +296,6 @@ def run(args: argparse.Namespace) -> int:
     # Before the code location loads: the training resource's CPU slots follow it, here and in
     # the workers, whatever memory the runs take meanwhile.
     os.environ[PARALLEL_RUNS_VARIABLE] = str(choice.runs)
-    # Dagster 1.13 has no replacement for the beta observable_source_asset (the cohort's
-    # observation): its warning would be the display's first line. Pytest still reports others.
-    warnings.filterwarnings("ignore", message=OBSERVABLE_SOURCE_BETA, category=dg.BetaWarning)
     from cmrbias_dagster.definitions import PROFILE, defs
     from cmrbias_dagster.study_display import StudyDisplay, headline_table
 
