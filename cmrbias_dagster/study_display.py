@@ -29,8 +29,9 @@ HEADLINE_TABLES = ("gap_verdicts", "ratio_dependence")
 
 
 class StudyDisplay:
-    """The study's lines and, on a terminal, its progress bar, written to a copy of the stdout
-    this process started with, so that redirecting the runs' output leaves them on screen."""
+    """The study's lines and, on a terminal, its progress bar of partitions trained, written to a
+    copy of the stdout this process started with, so that redirecting the runs' output leaves
+    them on screen."""
 
     def __init__(self, total: int, stream: IO[str] | None = None) -> None:
         self.stream = stream or os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
@@ -39,12 +40,15 @@ class StudyDisplay:
             TextColumn("study"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("runs"),
+            TextColumn("partitions"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=self.console,
             disable=not self.console.is_terminal,
+            # The ETA from every partition finished so far, not rich's last 30 s, in which a
+            # partition of several minutes rarely finishes.
+            speed_estimate_period=24 * 3600,
         )
         self.task = self.progress.add_task("study", total=total)
 
@@ -64,9 +68,8 @@ class StudyDisplay:
         """A line above the bar (or alone, without a terminal)."""
         self.console.print(text)
 
-    def run_finished(self, text: str) -> None:
-        """A run's closing line, one step of the bar."""
-        self.line(text)
+    def advance(self) -> None:
+        """One partition more trained and evaluated."""
         self.progress.advance(self.task)
 
 

@@ -47,6 +47,9 @@ STUDY_JOBS: tuple[str, ...] = (
     "partition_job",
     "analysis_job",
 )
+# The job whose runs train, one per partition: they take nearly all of a study's time, so the
+# progress bar counts them (and its ETA follows them).
+TRAINING_JOB = "partition_job"
 
 
 def run_study(
@@ -57,14 +60,16 @@ def run_study(
     parallel_runs: int = 1,
     log_dir: Path | None = None,
     on_start: Callable[[str], None] | None = None,
+    on_finish: Callable[[str], None] | None = None,
 ) -> None:
     """Execute each job for every one of its partitions; after the first failed run start no other
     and raise SystemExit. `log` hears a line per finished run, `on_start` the pool's line and one
-    per started run; `log_dir` takes each run's output (None: it stays on this process's). With
-    `parallel_runs` > 1 a partitioned job's runs execute that many at a time in worker processes,
-    and a job with several fold steps per run as many as `runs_at_once` gives; the workers load
-    the code location and the instance from the environment (CMRBIAS_PROFILE and the other
-    CMRBIAS_ variables, DAGSTER_HOME): `defs` and `instance` must be those."""
+    per started run, `on_finish` the job's name of each run that succeeded; `log_dir` takes each
+    run's output (None: it stays on this process's). With `parallel_runs` > 1 a partitioned
+    job's runs execute that many at a time in worker processes, and a job with several fold steps
+    per run as many as `runs_at_once` gives; the workers load the code location and the instance
+    from the environment (CMRBIAS_PROFILE and the other CMRBIAS_ variables, DAGSTER_HOME):
+    `defs` and `instance` must be those."""
     slots = defs.resources["training"].slots()
     prepared = prepare_instance(instance, defs.resources["training"])
     if on_start is not None:
@@ -88,6 +93,8 @@ def run_study(
             summary = partition_summary(instance, run_id) if key else ""
             line = f"[study] {name}{where} done in {seconds:.1f} s"
             log(f"{line}: {summary}" if summary else line)
+            if on_finish is not None:
+                on_finish(name)
 
 
 def _where(index: int, key: str | None, total: int) -> str:
@@ -302,19 +309,24 @@ def run(args: argparse.Namespace) -> int:
     study = defs.resources["study"]
     log_dir = args.log_dir or study.output_dir("logs", time.strftime("study-%Y%m%d-%H%M%S"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    total = sum(
-        len(job.partitions_def.get_partition_keys()) if job.partitions_def else 1
-        for job in map(defs.resolve_job_def, STUDY_JOBS)
-    )
+    runs = {
+        name: len(job.partitions_def.get_partition_keys()) if job.partitions_def else 1
+        for name, job in zip(STUDY_JOBS, map(defs.resolve_job_def, STUDY_JOBS), strict=True)
+    }
+    partitions = runs[TRAINING_JOB]
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance, StudyDisplay(total) as display:
-        display.line(f"[study] profile {PROFILE}: {total} runs; {choice.reason}")
+    with dg.DagsterInstance.get() as instance, StudyDisplay(partitions) as display:
+        display.line(
+            f"[study] profile {PROFILE}: {sum(runs.values())} runs, {partitions} of them "
+            f"trainings ({TRAINING_JOB}); {choice.reason}"
+        )
         display.line(f"[study] each run's full output (Dagster, nnU-Net): {log_dir}/")
         try:
             run_study(
                 defs,
                 instance,
-                log=display.run_finished,
+                log=display.line,
+                on_finish=lambda job: display.advance() if job == TRAINING_JOB else None,
                 parallel_runs=choice.runs,
                 log_dir=log_dir,
                 on_start=display.line,

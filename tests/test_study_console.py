@@ -14,7 +14,7 @@ from cmrbias_dagster.lib.design.parallelism import (
 from cmrbias_dagster.lib.design.study import parse_study_design
 from cmrbias_dagster.lib.outputs import export_table, markdown_rows
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
-from cmrbias_dagster.study_display import headline_table
+from cmrbias_dagster.study_display import StudyDisplay, headline_table
 from tests.test_repeats import RACE_BLACK, design_mapping, planted_scores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +99,15 @@ def test_each_runs_log_file_is_named_by_its_job_and_partition(tmp_path: Path) ->
     assert log_file(tmp_path, "cohort_job", None) == tmp_path / "cohort_job.log"
     assert log_file(tmp_path, "experiment_job", "sex") == tmp_path / "experiment_job-sex.log"
     assert log_file(tmp_path, "partition_job", "sex|50") == tmp_path / "partition_job-sex-50.log"
+
+
+def test_the_bar_counts_trained_partitions_and_lines_leave_it_alone() -> None:
+    import io
+
+    stream = io.StringIO()
+    with StudyDisplay(15, stream=stream) as display:
+        display.line("[study] cohort_job done in 2.0 s")
+        display.advance()
+        (task,) = display.progress.tasks
+        assert (task.completed, task.total) == (1, 15)
+    assert stream.getvalue() == "[study] cohort_job done in 2.0 s\n"  # no terminal: no bar

@@ -15,8 +15,9 @@ def test_runner_executes_each_job_per_partition(tiny_cohort: Path, tmp_path: Pat
     resources = build_resources(profile="tiny", work_dir=tmp_path, cohort_root=tiny_cohort)
     defs = build_definitions(resources, n_folds=2)
     lines: list[str] = []
+    finished: list[str] = []
     with dg.DagsterInstance.ephemeral() as instance:
-        run_study(defs, instance, jobs=STUDY_JOBS[:3], log=lines.append)
+        run_study(defs, instance, jobs=STUDY_JOBS[:3], log=lines.append, on_finish=finished.append)
         observed = instance.get_latest_data_version_record(dg.AssetKey("raw_cohort"))
         tested = instance.get_materialized_partitions(dg.AssetKey("test_set"))
         manifest = instance.get_latest_materialization_event(dg.AssetKey("subject_manifest"))
@@ -27,6 +28,7 @@ def test_runner_executes_each_job_per_partition(tiny_cohort: Path, tmp_path: Pat
         "[study] experiment_job partition race_black (2/3)",
         "[study] experiment_job partition race_asian (3/3)",
     ]
+    assert finished == ["observe_cohort_job", "cohort_job", *["experiment_job"] * 3]
     assert observed is not None and tested == {"sex", "race_black", "race_asian"}
     assert manifest.asset_materialization.metadata["subjects"].value == 36  # 6 per race x sex
 
