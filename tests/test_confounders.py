@@ -2,15 +2,18 @@
 computation, and on simulated studies a gap that BMI explains disappears once adjusted while a
 real gap with an irrelevant BMI stays (no training)."""
 
+import dataclasses
 import math
 
 import numpy as np
 import polars as pl
 import pytest
 
+from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import confounders
 from cmrbias_dagster.lib.analysis.two_level import ESTABLISHED, ONE_DRAW, is_established
 from cmrbias_dagster.lib.design.study import parse_study_design
+from cmrbias_dagster.lib.report import outline
 from tests.test_repeats import RACE_BLACK, design_mapping
 
 RATIOS = (0, 50, 100)
@@ -144,3 +147,18 @@ def test_a_cohort_without_age_or_bmi_says_so() -> None:
     assert row["covariates"] == "" and row["adjusted_verdict"] == confounders.NO_COVARIATE
     assert math.isnan(row["adjusted_estimate"]) and not row["verdict_changes"]
     assert is_established(row["unadjusted_verdict"])
+
+
+def test_the_report_says_whether_adjusting_changes_the_verdict() -> None:
+    scores, manifest, design = planted_study(3, gap=0.0, bmi_effect=0.005)
+    table = confounders.confounder_adjusted_gaps(scores, manifest, design)
+    empty = {f.name: pl.DataFrame() for f in dataclasses.fields(report.ReportTables)}
+    tables = report.ReportTables(**{**empty, "confounder_adjusted_gaps": table})
+    inputs = report.ReportInputs(tables, {}, design, "quick", None, ())
+    section = outline.confounder_section(inputs)
+    assert section is not None and section.tables[0][1].columns == list(confounders.SUMMARY)
+    (bullet,) = outline.extra_findings(tables)
+    assert bullet.startswith("race_black, gap in mean DSC adjusted for age, bmi (pooled over")
+    assert "adjusting changes the verdict at" in bullet and "pooled" in bullet.split("at")[-1]
+    no_table = report.ReportInputs(report.ReportTables(**empty), {}, design, "quick", None, ())
+    assert outline.confounder_section(no_table) is None
