@@ -11,7 +11,9 @@ import pytest
 from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import (
+    boundary,
     comparisons,
+    confounders,
     gaps,
     mitigation,
     ratio_dependence,
@@ -47,6 +49,8 @@ HEADINGS = [
     "Fairness",
     "Bias mitigation",
     "Repeated draws",
+    "Boundary metrics (HD95, ASSD)",
+    "Confounders: gaps adjusted for age and BMI",
     "Qualitative",
     "Provenance",
 ]
@@ -55,7 +59,20 @@ ASSETS = Path(report_assets.__file__).parent
 
 @pytest.fixture(scope="module")
 def tables() -> report.ReportTables:
-    scores = result_tables.subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED)))
+    metrics = planted_metrics((SEX, BASELINE, OVERSAMPLED))
+    scores = result_tables.subject_scores(metrics)
+    # Distances that grow as the DSC falls, and subjects' age and BMI, for the newer sections.
+    distances = boundary.subject_boundary_scores(
+        metrics.with_columns(hd95_mm=(1 - pl.col("dice")) * 50, assd_mm=(1 - pl.col("dice")) * 15)
+    )
+    ids = scores["subject_id"].unique().sort()
+    manifest = pl.DataFrame(
+        {
+            "subject_id": ids,
+            "age": [40.0 + i for i in range(ids.len())],
+            "bmi": [20.0 + i % 7 for i in range(ids.len())],
+        }
+    )
     order = DESIGN.group_order()
     margin = DESIGN.equivalence_margin
     gap_verdicts = gaps.gap_table(scores, DESIGN, margin)
@@ -76,6 +93,10 @@ def tables() -> report.ReportTables:
         mitigation_effects=strategy_effects.strategy_effect_table(scores, DESIGN, margin),
         repeat_summary=repeats.repeat_summary(scores, gap_verdicts, DESIGN),
         data_versions=pl.DataFrame(schema=["asset", "partition", "data_version"]),
+        boundary_metric_table=boundary.boundary_median_table(distances, seed=DESIGN.seed),
+        boundary_verdicts=boundary.boundary_gap_table(distances, DESIGN),
+        boundary_ratio_dependence=boundary.boundary_ratio_dependence(distances, DESIGN),
+        confounder_adjusted_gaps=confounders.confounder_adjusted_gaps(scores, manifest, DESIGN),
     )
 
 
@@ -116,6 +137,7 @@ def test_each_figure_is_shown_under_its_name_from_the_one_table(tables) -> None:
         "Fairness": [figure_names.FAIRNESS],
         "Bias mitigation": [figure_names.MITIGATION],
         "Repeated draws": [figure_names.REPEATS],
+        "Boundary metrics (HD95, ASSD)": [figure_names.BOUNDARY_BY_RATIO],
         "Qualitative": [figure_names.qualitative(e) for e in DESIGN.experiment_names],
     }
     shown = {h: [name for name, _ in s.figures] for h, s in sections.items() if s.figures}

@@ -8,7 +8,9 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib.analysis import (
+    boundary,
     comparisons,
+    confounders,
     gaps,
     mitigation,
     ratio_dependence,
@@ -206,3 +208,73 @@ def repeat_summary(
     shown = table.select(repeats.SUMMARY)
     draws = f"{design.repeats} draw(s) per experiment"
     return table_output(study, table, "repeat_summary", summary=markdown_table(shown), design=draws)
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def boundary_scores(segmentation_metrics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """Per experiment, ratio, test subject and class (and `overall`): HD95 and ASSD (mm) averaged
+    over ED/ES, null where a case has no distance (a structure missing from prediction or truth),
+    with the number of undefined cases (docs/study.md, "Boundary metrics")."""
+    scores = boundary.subject_boundary_scores(segmentation_metrics)
+    undefined = scores.filter(pl.col("class") == "overall")["hd95_mm"].is_null().sum()
+    return dg.Output(
+        scores, metadata={"rows": scores.height, "undefined_overall_scores": int(undefined)}
+    )
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def boundary_metric_table(boundary_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Table 2 in mm: median HD95 and ASSD (seeded bootstrap 95 % CI) per group and overall,
+    experiment, ratio and class, with the subjects left out as undefined."""
+    table = boundary.boundary_median_table(boundary_scores, seed=study.design().seed)
+    shown = {
+        f"{metric}_{experiment}": markdown_table(
+            result_tables.table2_wide(
+                table.filter(pl.col("metric") == metric), experiment, values="median_mm"
+            )
+        )
+        for metric in boundary.METRICS
+        for experiment in table["experiment"].unique(maintain_order=True)
+    }
+    return table_output(study, table, "boundary_metric_table", **shown)
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def boundary_comparisons(boundary_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Mann-Whitney U between the groups on HD95 and ASSD at each ratio and class, Holm per
+    experiment and metric, stars from the Holm p (effect size > 0: the first group worse)."""
+    table = boundary.boundary_comparisons(boundary_scores, study.design().group_order())
+    overall = table.filter(pl.col("class") == "overall").select(
+        "metric", "experiment", "ratio", "p_value", "p_holm", "effect_size", "stars"
+    )
+    return table_output(study, table, "boundary_comparisons", overall=markdown_table(overall))
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def boundary_verdicts(boundary_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """The two-level verdict on every HD95 and ASSD gap (first group's median minus the second's,
+    mm; positive: the first group worse): established or not established, no equivalence in mm."""
+    table = boundary.boundary_gap_table(boundary_scores, study.design())
+    overall = table.filter(pl.col("class") == "overall").select("metric", *gaps.SUMMARY)
+    return table_output(study, table, "boundary_verdicts", overall=markdown_table(overall))
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def boundary_ratio_dependence(boundary_scores: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Does the HD95 or ASSD gap move with the training share? The gap slope in mm from 0 to
+    100 % share (negative: the first group gains), two-level CI, verdict and trend."""
+    table = boundary.boundary_ratio_dependence(boundary_scores, study.design())
+    overall = table.filter(pl.col("class") == "overall").drop("note")
+    return table_output(study, table, "boundary_ratio_dependence", overall=markdown_table(overall))
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def confounder_adjusted_gaps(
+    subject_scores: pl.DataFrame, subject_manifest: pl.DataFrame, study: StudyResource
+) -> dg.Output:
+    """Per base experiment, ratio and pooled: the gap in mean overall DSC unadjusted and adjusted
+    for age and BMI (cluster-robust regression, two-level with repeats), verdicts and whether
+    adjusting changes them (docs/study.md, "Confounders")."""
+    table = confounders.confounder_adjusted_gaps(subject_scores, subject_manifest, study.design())
+    summary = markdown_table(table.select(confounders.SUMMARY))
+    return table_output(study, table, "confounder_adjusted_gaps", summary=summary)

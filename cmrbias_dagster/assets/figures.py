@@ -7,6 +7,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from cmrbias_dagster.lib import plots
+from cmrbias_dagster.lib.analysis import boundary
 from cmrbias_dagster.lib.cohort.volumes import load_volume
 from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
@@ -134,3 +135,18 @@ def qualitative_case(
         truth=load_labels(Path(subject["label_ed"])),
         prediction=load_labels(prediction_path(folder, pick["subject_id"], "ED")),
     )
+
+
+@dg.asset(**FIGURE_ASSET_ARGS)
+def boundary_figure(
+    boundary_scores: pl.DataFrame, boundary_comparisons: pl.DataFrame, study: StudyResource
+) -> dg.MaterializeResult:
+    """HD95 and ASSD (mm, lower is better) per group across training ratios, one column per
+    experiment, with the Mann-Whitney U stars between the groups at each ratio."""
+    figure = plots.boundary_by_ratio_figure(
+        boundary_scores,
+        boundary_comparisons,
+        study.design().group_order(),
+        boundary.METRICS,
+    )
+    return write_figures(study, {figure_names.BOUNDARY_BY_RATIO: figure})

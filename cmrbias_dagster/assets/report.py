@@ -5,7 +5,13 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.analysis import mitigation, repeats, strategy_effects
+from cmrbias_dagster.lib.analysis import (
+    boundary,
+    confounders,
+    mitigation,
+    repeats,
+    strategy_effects,
+)
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.resources import StudyResource
@@ -26,11 +32,20 @@ FILE_ASSETS = (
     "mitigation_figure",
     "repeat_summary",
     "repeat_figure",
+    "boundary_metric_table",
+    "boundary_verdicts",
+    "boundary_ratio_dependence",
+    "boundary_figure",
+    "confounder_adjusted_gaps",
 )
 EXPORTED_TABLES = {
     "mitigation_comparison": mitigation.SCHEMA,
     "mitigation_effects": strategy_effects.SCHEMA,
     "repeat_summary": repeats.SCHEMA,
+    "boundary_metric_table": boundary.MEDIAN_SCHEMA,
+    "boundary_verdicts": boundary.GAP_SCHEMA,
+    "boundary_ratio_dependence": boundary.TREND_SCHEMA,
+    "confounder_adjusted_gaps": confounders.SCHEMA,
 }
 
 

@@ -20,16 +20,17 @@ from cmrbias_dagster.lib.analysis.statistics import (
 
 
 def group_comparisons(
-    scores: pl.DataFrame, group_order: Mapping[str, Sequence[str]]
+    scores: pl.DataFrame, group_order: Mapping[str, Sequence[str]], value: str = "dsc"
 ) -> pl.DataFrame:
-    """Mann-Whitney U (two-sided) between an experiment's two groups at each ratio and class."""
+    """Mann-Whitney U (two-sided) between an experiment's two groups at each ratio and class, on
+    the score column `value` (nulls dropped)."""
     rows = []
     for experiment, part in scores.group_by("experiment", maintain_order=True):
         first, second = group_order[experiment[0]]
         keys, tests = [], []
         for (ratio, name), cell in part.group_by("ratio", "class", maintain_order=True):
-            a = cell.filter(pl.col("group") == first)["dsc"]
-            b = cell.filter(pl.col("group") == second)["dsc"]
+            a = cell.filter(pl.col("group") == first)[value].drop_nulls()
+            b = cell.filter(pl.col("group") == second)[value].drop_nulls()
             keys.append({"ratio": ratio, "class": name, "group_a": first, "group_b": second})
             tests.append(mann_whitney(a, b))
         rows += _rows(experiment[0], keys, tests)

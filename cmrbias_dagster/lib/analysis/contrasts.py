@@ -42,10 +42,11 @@ class ScoreCube:
 
 
 def score_cube(
-    scores: pl.DataFrame, repeats: Sequence[str], first_group: str, name: str
+    scores: pl.DataFrame, repeats: Sequence[str], first_group: str, name: str, value: str = "dsc"
 ) -> ScoreCube:
     """The cube of `scores` rows of class `name` for the experiments `repeats` (repeat 1 first),
-    over every ratio any of them was evaluated at."""
+    over every ratio any of them was evaluated at; `value` names the score column (a null score,
+    e.g. an undefined distance, is NaN in the cube like a score not evaluated)."""
     rows = scores.filter(pl.col("experiment").is_in(list(repeats)) & (pl.col("class") == name))
     ratios = tuple(sorted(rows["ratio"].unique().to_list()))
     subjects = rows.select("subject_id", "group", "held").unique("subject_id").sort("subject_id")
@@ -54,10 +55,10 @@ def score_cube(
     column = {subject: j for j, subject in enumerate(ids)}
     repeat_index = {experiment: r for r, experiment in enumerate(repeats)}
     ratio_index = {ratio: k for k, ratio in enumerate(ratios)}
-    for experiment, ratio, subject, value in rows.select(
-        "experiment", "ratio", "subject_id", "dsc"
+    for experiment, ratio, subject, score in rows.select(
+        "experiment", "ratio", "subject_id", pl.col(value).fill_null(np.nan)
     ).iter_rows():
-        dsc[ratio_index[ratio], repeat_index[experiment], column[subject]] = value
+        dsc[ratio_index[ratio], repeat_index[experiment], column[subject]] = score
     return ScoreCube(
         ratios=ratios,
         subject_ids=ids,

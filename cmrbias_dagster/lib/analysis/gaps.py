@@ -39,22 +39,26 @@ def repeat_names(design: StudyDesign) -> dict[str, list[Experiment]]:
 
 
 def experiment_cubes(
-    scores: pl.DataFrame, design: StudyDesign
+    scores: pl.DataFrame, design: StudyDesign, value: str = "dsc"
 ) -> Iterator[tuple[Experiment, str, ScoreCube]]:
-    """(repeat 1's experiment, class, cube over its repeats) for every evaluated base and class."""
+    """(repeat 1's experiment, class, cube over its repeats) for every evaluated base and class,
+    of the score column `value`."""
     for runs in repeat_names(design).values():
         names = [e.name for e in runs]
         own = scores.filter(pl.col("experiment").is_in(names))
         for name in own["class"].unique(maintain_order=True).to_list():
-            yield runs[0], name, score_cube(own, names, runs[0].groups[0], name)
+            yield runs[0], name, score_cube(own, names, runs[0].groups[0], name, value)
 
 
-def gap_table(scores: pl.DataFrame, design: StudyDesign, margin: float) -> pl.DataFrame:
+def gap_table(
+    scores: pl.DataFrame, design: StudyDesign, margin: float, value: str = "dsc"
+) -> pl.DataFrame:
     """One row per base experiment, evaluated ratio and class: the repeats it rests on, each
     group's median DSC (mean over repeats), the gap's two-level estimate, CI, p, Holm p and
-    verdict (margin: the equivalence margin, a DSC fraction)."""
+    verdict (margin: the equivalence margin, a DSC fraction; 0 gives no equivalence verdict).
+    `value` names another score column (the gap is then in its units)."""
     rows: list[dict] = []
-    for experiment, cells in _by_base(scores, design).items():
+    for experiment, cells in _by_base(scores, design, value).items():
         adjusted = holm_adjusted([estimate for *_, estimate in cells])
         for (name, ratio, medians, estimate), p_holm in zip(cells, adjusted, strict=True):
             rows.append(
@@ -80,10 +84,10 @@ def estimate_columns(estimate: TwoLevelEstimate) -> dict[str, float]:
 
 
 def _by_base(
-    scores: pl.DataFrame, design: StudyDesign
+    scores: pl.DataFrame, design: StudyDesign, value: str
 ) -> dict[Experiment, list[tuple[str, int, dict, TwoLevelEstimate]]]:
     cells: dict[Experiment, list] = {}
-    for experiment, name, cube in experiment_cubes(scores, design):
+    for experiment, name, cube in experiment_cubes(scores, design, value):
         for k, ratio in enumerate(cube.ratios):
             a, b = group_medians(cube.dsc[k][evaluated_repeats(cube, ratio)], cube.first)
             medians = {"median_a": float(a.mean()), "median_b": float(b.mean())}

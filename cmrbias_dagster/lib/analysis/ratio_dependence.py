@@ -42,13 +42,19 @@ SCHEMA = {
 
 
 def ratio_dependence_table(
-    scores: pl.DataFrame, design: StudyDesign, margin: float
+    scores: pl.DataFrame,
+    design: StudyDesign,
+    margin: float,
+    value: str = "dsc",
+    lower_is_better: bool = False,
 ) -> pl.DataFrame:
     """Per base experiment and class: the gap slope's two-level estimate (`estimate`), CI, p,
     Holm p across experiments per class, the gaps at the lowest and highest ratio, the verdict and
-    the trend it reads as. Experiments with fewer than two evaluated ratios have no row."""
+    the trend it reads as. Experiments with fewer than two evaluated ratios have no row. `value`
+    names another score column; `lower_is_better` (a distance) reads a falling gap as the first
+    group gaining."""
     rows = []
-    for experiment, name, cube in experiment_cubes(scores, design):
+    for experiment, name, cube in experiment_cubes(scores, design, value):
         if len(cube.ratios) < 2 or cube.first.all() or not cube.first.any():
             continue
         slopes = subject_slopes(cube)
@@ -79,17 +85,19 @@ def ratio_dependence_table(
         for row, p_holm in zip(family, holm_adjusted([r["estimate"] for r in family]), strict=True):
             estimate: TwoLevelEstimate = row.pop("estimate")
             said = verdict(estimate, p_holm, margin)
-            trend = share_trend(said, estimate.estimate, margin)
+            trend = share_trend(said, estimate.estimate, margin, lower_is_better)
             row |= {"repeats": estimate.repeats, **estimate_columns(estimate), "p_holm": p_holm}
             row |= {"verdict": said, "trend": trend, "note": TRENDS[trend]}
     return pl.DataFrame(rows, schema=SCHEMA).sort("experiment", "class")
 
 
-def share_trend(said: str, slope: float, margin: float) -> str:
+def share_trend(said: str, slope: float, margin: float, lower_is_better: bool = False) -> str:
     """The verdict read as a trend: `share dependent` or `reverse` when established (by the
-    slope's sign), `equivalent` inside the margin, else `no share dependence detected`."""
+    slope's sign: a rising gap is the first group gaining, a falling one where lower is
+    better), `equivalent` inside the margin, else `no share dependence detected`."""
     if is_established(said):
-        return "share dependent" if slope > 0 else "reverse"
+        gains = slope < 0 if lower_is_better else slope > 0
+        return "share dependent" if gains else "reverse"
     if said.startswith(equivalence_label(margin)):
         return "equivalent"
     return "no share dependence detected"

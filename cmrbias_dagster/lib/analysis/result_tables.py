@@ -28,18 +28,21 @@ def subject_scores(metrics: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([overall, per_class]).sort(*KEYS, "class", "subject_id")
 
 
-def median_dsc_table(scores: pl.DataFrame, seed: int) -> pl.DataFrame:
+def median_dsc_table(scores: pl.DataFrame, seed: int, value: str = "dsc") -> pl.DataFrame:
     """Table 2 (all classes): median DSC with a seeded bootstrap 95 % CI, per experiment, ratio,
-    class and group, plus the group `all` (every test subject)."""
+    class and group, plus the group `all` (every test subject). `value` names another score
+    column (e.g. `hd95_mm`), reported as `median_<value>`; `n` counts the subjects whose score
+    is not null (undefined scores are left out)."""
     everyone = scores.with_columns(pl.lit("all").alias("group"))
     rows = []
     for experiment, ratio, name, group, part in (
         pl.concat([scores, everyone])
         .group_by("experiment", "ratio", "class", "group", maintain_order=True)
-        .agg(pl.col("dsc"))
+        .agg(pl.col(value).drop_nulls())
         .iter_rows()
     ):
         low, high = bootstrap_median_ci(part, seed=seed)
+        median = pl.Series(part, dtype=pl.Float64).median()
         rows.append(
             {
                 "experiment": experiment,
@@ -47,7 +50,7 @@ def median_dsc_table(scores: pl.DataFrame, seed: int) -> pl.DataFrame:
                 "class": name,
                 "group": group,
                 "n": len(part),
-                "median_dsc": float(pl.Series(part).median()),
+                f"median_{value}": None if median is None else float(median),
                 "ci_low": low,
                 "ci_high": high,
             }
@@ -140,9 +143,11 @@ def clinical_difference_table(clinical: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows).sort(*KEYS, "measure", "group")
 
 
-def table2_wide(table: pl.DataFrame, experiment: str, class_name: str = "overall") -> pl.DataFrame:
-    """Table 2 as printed: one row per ratio, a median column per group and `all`."""
+def table2_wide(
+    table: pl.DataFrame, experiment: str, class_name: str = "overall", values: str = "median_dsc"
+) -> pl.DataFrame:
+    """Table 2 as printed: one row per ratio, a median column (`values`) per group and `all`."""
     part = table.filter((pl.col("experiment") == experiment) & (pl.col("class") == class_name))
-    wide = part.pivot(on="group", index="ratio", values="median_dsc", sort_columns=True)
+    wide = part.pivot(on="group", index="ratio", values=values, sort_columns=True)
     groups = [c for c in wide.columns if c not in ("ratio", "all")]
     return wide.select("ratio", *groups, "all").sort("ratio")

@@ -78,10 +78,10 @@ def combine(
     subject_var = float(np.var(boot.mean(axis=1), ddof=1))
     subject_df = max(subject_df, 1.0)
     if repeats == 1:
-        return _t_estimate(float(theta.mean()), subject_var, 0.0, subject_df, repeats)
+        return t_estimate(float(theta.mean()), subject_var, 0.0, subject_df, repeats)
     model_var = float(np.var(theta, ddof=1)) / repeats
     df = satterthwaite_df(subject_var, subject_df, max(model_var, subject_var), repeats - 1.0)
-    return _t_estimate(float(theta.mean()), subject_var, model_var, df, repeats)
+    return t_estimate(float(theta.mean()), subject_var, model_var, df, repeats)
 
 
 def satterthwaite_df(first: float, first_df: float, second: float, second_df: float) -> float:
@@ -120,9 +120,11 @@ def is_established(verdict_text: str) -> bool:
     return verdict_text.split(" (")[0] == ESTABLISHED
 
 
-def _t_estimate(
+def t_estimate(
     estimate: float, subject_var: float, model_var: float, df: float, repeats: int
 ) -> TwoLevelEstimate:
+    """The estimate with its t-based 95 % CI and two-sided p from the subject and model parts of
+    its variance and the degrees of freedom `df`."""
     se = math.sqrt(subject_var + model_var)
     parts = (subject_var, model_var)
     if se == 0.0:

@@ -5,6 +5,7 @@ figures' file names. May import `design`, `cohort`, `nnunet` (case paths), `eval
 """
 
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.plots.boundary import boundary_by_ratio_figure
 from cmrbias_dagster.lib.plots.characteristics import cohort_distributions_figure
 from cmrbias_dagster.lib.plots.clinical import clinical_differences_figure
 from cmrbias_dagster.lib.plots.dsc import dsc_by_class_figure, dsc_by_ratio_figure
@@ -20,6 +21,7 @@ from cmrbias_dagster.lib.plots.repeats import repeat_figure
 
 __all__ = [
     "QualitativeCase",
+    "boundary_by_ratio_figure",
     "clinical_differences_figure",
     "cohort_distributions_figure",
     "dsc_by_class_figure",

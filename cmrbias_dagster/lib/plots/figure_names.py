@@ -10,6 +10,7 @@ FAIRNESS = "fairness"
 COHORT_DISTRIBUTIONS = "cohort_distributions"
 MITIGATION = "mitigation"
 REPEATS = "repeats"
+BOUNDARY_BY_RATIO = "boundary_by_ratio"
 
 
 def qualitative(experiment: str) -> str:
@@ -27,5 +28,6 @@ def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
         COHORT_DISTRIBUTIONS,
         MITIGATION,
         REPEATS,
+        BOUNDARY_BY_RATIO,
         *(qualitative(experiment) for experiment in experiments),
     )

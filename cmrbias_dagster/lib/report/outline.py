@@ -3,11 +3,11 @@ figures. Each section is built by one small function of the report's inputs; `OU
 in page order, so a new section is one function and one entry."""
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from cmrbias_dagster.lib.analysis import result_tables
+from cmrbias_dagster.lib.analysis import boundary, confounders, result_tables
 from cmrbias_dagster.lib.analysis.findings import headline_table, study_findings
 from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.design.profile import Profile
@@ -41,6 +41,12 @@ class ReportTables:
     mitigation_effects: pl.DataFrame
     repeat_summary: pl.DataFrame
     data_versions: pl.DataFrame
+    # Read from their exported files (empty until exported): HD95/ASSD by group, and the gaps
+    # adjusted for age and BMI.
+    boundary_metric_table: pl.DataFrame = field(default_factory=pl.DataFrame)
+    boundary_verdicts: pl.DataFrame = field(default_factory=pl.DataFrame)
+    boundary_ratio_dependence: pl.DataFrame = field(default_factory=pl.DataFrame)
+    confounder_adjusted_gaps: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,18 @@ def report_findings(tables: ReportTables, design: StudyDesign) -> list[str]:
         design,
         ratio_dependence=tables.ratio_dependence,
         convergence=tables.model_convergence,
-    )
+    ) + extra_findings(tables)
+
+
+def extra_findings(tables: ReportTables) -> list[str]:
+    """The bullets of the boundary metrics and of the confounder adjustment, once exported."""
+    bullets = []
+    if not tables.boundary_verdicts.is_empty():
+        trends = tables.boundary_ratio_dependence
+        bullets += boundary.boundary_findings(tables.boundary_verdicts, trends)
+    if not tables.confounder_adjusted_gaps.is_empty():
+        bullets += confounders.confounder_findings(tables.confounder_adjusted_gaps)
+    return bullets
 
 
 def design_table(design: StudyDesign, settings: Profile) -> pl.DataFrame:
@@ -245,6 +262,69 @@ def repeated_draws_section(inputs: ReportInputs) -> Section | None:
     )
 
 
+BOUNDARY_TEXT = (
+    "HD95 and ASSD (mm, lower is better) per subject, the mean over its cases; a subject with a "
+    "case without a distance (a structure missing from prediction or truth) is undefined, left "
+    "out and counted (n_undefined). Gaps are the first group's median minus the second's in mm "
+    "(positive: the first group worse), with two-level 95 % CIs; established or not established "
+    "only, since the design's equivalence margin is in DSC units "
+    '(docs/study.md, "Boundary metrics").'
+)
+
+
+def boundary_section(inputs: ReportInputs) -> Section | None:
+    """HD95 and ASSD: Table 2 in mm per experiment, the overall gaps' verdicts and trends, and
+    the figure; none before `boundary_verdicts` is exported."""
+    tables = inputs.tables
+    if tables.boundary_verdicts.is_empty():
+        return None
+    medians = tables.boundary_metric_table
+    shown = [
+        (
+            f"{experiment}, median {label} (mm)",
+            result_tables.table2_wide(
+                medians.filter(pl.col("metric") == metric), experiment, values="median_mm"
+            ),
+        )
+        for metric, label in boundary.METRICS.items()
+        for experiment in inputs.design.experiment_names
+        if not medians.is_empty() and experiment in set(medians["experiment"])
+    ]
+    overall = pl.col("class") == "overall"
+    shown.append(("Gaps (mm)", tables.boundary_verdicts.filter(overall)))
+    if not tables.boundary_ratio_dependence.is_empty():
+        trends = tables.boundary_ratio_dependence.filter(overall).drop("note")
+        shown.append(("Share dependence (mm per 100 % share)", trends))
+    return Section(
+        "Boundary metrics (HD95, ASSD)",
+        BOUNDARY_TEXT,
+        tables=shown,
+        figures=inputs.figures_named(figure_names.BOUNDARY_BY_RATIO),
+    )
+
+
+CONFOUNDER_TEXT = (
+    "The gap in mean overall DSC (first group minus second, DSC) from a regression of subject "
+    "DSC on group, ratio (categorical, pooled rows) and age and BMI, with cluster-robust (CR1, "
+    "subjects) standard errors and, with repeats, the training draws' variance added as in the "
+    "verdicts; beside it the same regression without age and BMI on the same subjects. "
+    "verdict_changes says whether adjusting changes the verdict "
+    '(docs/study.md, "Confounders").'
+)
+
+
+def confounder_section(inputs: ReportInputs) -> Section | None:
+    """The gaps before and after adjusting for age and BMI; none before it is exported."""
+    table = inputs.tables.confounder_adjusted_gaps
+    if table.is_empty():
+        return None
+    return Section(
+        "Confounders: gaps adjusted for age and BMI",
+        CONFOUNDER_TEXT,
+        tables=[("", table.select(confounders.SUMMARY))],
+    )
+
+
 def qualitative_section(inputs: ReportInputs) -> Section:
     """Each experiment's best, median and worst test subjects."""
     names = [figure_names.qualitative(e) for e in inputs.design.experiment_names]
@@ -276,6 +356,8 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     fairness_section,
     bias_mitigation_section,
     repeated_draws_section,
+    boundary_section,
+    confounder_section,
     qualitative_section,
     provenance_section,
 )
