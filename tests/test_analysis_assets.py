@@ -30,9 +30,14 @@ TABLES = [
     "mitigation_effects",
     "repeat_summary",
     "model_convergence",
+    "boundary_metric_table",
+    "boundary_comparisons",
+    "boundary_verdicts",
+    "boundary_ratio_dependence",
+    "confounder_adjusted_gaps",
 ]
 
-FIGURES = list(report.FIGURE_ASSETS)
+FIGURES = [*report.FIGURE_ASSETS, "boundary_figure"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +50,14 @@ def analysed(planned_study, evaluated):
             model_convergence(2),
             *dg.load_assets_from_modules([analysis, figures, report]),
         ],
-        selection=["subject_scores", "cohort_characteristics", *TABLES, *FIGURES, "study_report"],
+        selection=[
+            "subject_scores",
+            "boundary_scores",
+            "cohort_characteristics",
+            *TABLES,
+            *FIGURES,
+            "study_report",
+        ],
         resources=planned_study.resources,
         instance=planned_study.instance,
     )
@@ -114,7 +126,12 @@ def test_report_is_one_self_contained_page(analysed) -> None:
     assert "2 of 2 models' curves had not reached a plateau" in findings
     assert "may reflect under-training" in findings
     assert "needs at least two evaluated ratios" in findings
-    for heading in ("Does the gap move with the training share?", "Model convergence"):
+    for heading in (
+        "Does the gap move with the training share?",
+        "Model convergence",
+        "Boundary metrics (HD95, ASSD)",
+        "Confounders: gaps adjusted for age and BMI",
+    ):
         assert f"<h2>{heading}" in page
     # One draw per experiment (repeats: 1): every verdict and the headline say so.
     assert "<h2>Repeated draws" in page
