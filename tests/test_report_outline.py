@@ -11,6 +11,7 @@ import pytest
 from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import (
+    calibration,
     comparisons,
     gaps,
     mitigation,
@@ -23,6 +24,7 @@ from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.report import outline
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from tests.test_calibration import toy_cases
 from tests.test_mitigation_comparison import (
     BASELINE,
     OVERSAMPLED,
@@ -47,6 +49,7 @@ HEADINGS = [
     "Fairness",
     "Bias mitigation",
     "Repeated draws",
+    "Calibration and uncertainty",
     "Qualitative",
     "Provenance",
 ]
@@ -76,6 +79,7 @@ def tables() -> report.ReportTables:
         mitigation_effects=strategy_effects.strategy_effect_table(scores, DESIGN, margin),
         repeat_summary=repeats.repeat_summary(scores, gap_verdicts, DESIGN),
         data_versions=pl.DataFrame(schema=["asset", "partition", "data_version"]),
+        calibration_by_group=calibration.calibration_by_group(toy_cases(), order, DESIGN.seed, 50),
     )
 
 
@@ -116,6 +120,9 @@ def test_each_figure_is_shown_under_its_name_from_the_one_table(tables) -> None:
         "Fairness": [figure_names.FAIRNESS],
         "Bias mitigation": [figure_names.MITIGATION],
         "Repeated draws": [figure_names.REPEATS],
+        "Calibration and uncertainty": [
+            figure_names.reliability(e) for e in DESIGN.experiment_names
+        ],
         "Qualitative": [figure_names.qualitative(e) for e in DESIGN.experiment_names],
     }
     shown = {h: [name for name, _ in s.figures] for h, s in sections.items() if s.figures}
@@ -130,11 +137,13 @@ def test_figures_not_drawn_and_tables_not_exported_are_left_out(tables) -> None:
         tables,
         mitigation_comparison=tables.mitigation_comparison.clear(),
         repeat_summary=tables.repeat_summary.clear(),
+        calibration_by_group=tables.calibration_by_group.clear(),
     )
     drawn = {figure_names.FAIRNESS: b"png"}
     sections = report.study_report_sections(inputs_of(unexported, drawn))
     headings = [section.heading for section in sections]
-    assert headings == [h for h in HEADINGS if h not in ("Bias mitigation", "Repeated draws")]
+    left_out = ("Bias mitigation", "Repeated draws", "Calibration and uncertainty")
+    assert headings == [h for h in HEADINGS if h not in left_out]
     assert [name for s in sections for name, _ in s.figures] == [figure_names.FAIRNESS]
 
 
@@ -177,3 +186,18 @@ def exported_repeats_section(study: StudyResource) -> list[report.Section]:
     """The "Repeated draws" section as `study_report` builds it from the study's files."""
     section = outline.repeated_draws_section(exported_inputs(study))
     return [] if section is None else [section]
+
+
+def test_the_calibration_section_puts_each_gap_beside_the_dsc_gap(tables) -> None:
+    section = outline.calibration_by_group_section(inputs_of(tables, {}))
+    gaps = dict(section.tables)["Gaps between groups (overall)"]
+    row = gaps.filter(pl.col("ratio") == 25).row(0, named=True)
+    assert row["experiment"] == "race_black" and row["ece_gap"] == pytest.approx(-0.3)
+    dsc = tables.gap_verdicts.filter(
+        (pl.col("experiment") == "race_black")
+        & (pl.col("ratio") == 25)
+        & (pl.col("class") == "overall")
+    )
+    assert row["dsc_gap"] == pytest.approx(dsc["estimate"].item())
+    by_group = dict(section.tables)["By group (overall)"]
+    assert sorted(by_group["group"].to_list()) == ["black", "white"]

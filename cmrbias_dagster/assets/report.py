@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.lib import report
-from cmrbias_dagster.lib.analysis import mitigation, repeats, strategy_effects
+from cmrbias_dagster.lib.analysis import calibration, mitigation, repeats, strategy_effects
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.resources import StudyResource
@@ -26,11 +26,14 @@ FILE_ASSETS = (
     "mitigation_figure",
     "repeat_summary",
     "repeat_figure",
+    "calibration_by_group",
+    "reliability_figure",
 )
 EXPORTED_TABLES = {
     "mitigation_comparison": mitigation.SCHEMA,
     "mitigation_effects": strategy_effects.SCHEMA,
     "repeat_summary": repeats.SCHEMA,
+    "calibration_by_group": calibration.SCHEMA,
 }
 
 

@@ -3,7 +3,7 @@ figures. Each section is built by one small function of the report's inputs; `OU
 in page order, so a new section is one function and one entry."""
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -13,6 +13,7 @@ from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.report.calibration import calibration_section
 from cmrbias_dagster.lib.report.html import Section, software_versions, study_report_html
 from cmrbias_dagster.lib.report.markdown import study_report_markdown
 from cmrbias_dagster.lib.report.mitigation import mitigation_section
@@ -25,7 +26,7 @@ TITLE = "Demographic bias in nnU-Net CMR segmentation"
 class ReportTables:
     """The analysis tables the report shows; `mitigation_comparison`, `mitigation_effects` and
     `repeat_summary` are empty while not exported, `data_versions` is each input partition's
-    latest data version."""
+    latest data version; `calibration_by_group` is empty while not exported."""
 
     cohort_characteristics: pl.DataFrame
     median_dsc: pl.DataFrame
@@ -41,6 +42,7 @@ class ReportTables:
     mitigation_effects: pl.DataFrame
     repeat_summary: pl.DataFrame
     data_versions: pl.DataFrame
+    calibration_by_group: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,17 @@ def repeated_draws_section(inputs: ReportInputs) -> Section | None:
     )
 
 
+def calibration_by_group_section(inputs: ReportInputs) -> Section | None:
+    """Calibration and uncertainty by group, the gaps beside the DSC gap, the reliability
+    diagrams; none before `calibration_by_group` has rows."""
+    names = [figure_names.reliability(e) for e in inputs.design.experiment_names]
+    return calibration_section(
+        inputs.tables.calibration_by_group,
+        inputs.tables.gap_verdicts,
+        inputs.figures_named(*names),
+    )
+
+
 def qualitative_section(inputs: ReportInputs) -> Section:
     """Each experiment's best, median and worst test subjects."""
     names = [figure_names.qualitative(e) for e in inputs.design.experiment_names]
@@ -276,6 +289,7 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     fairness_section,
     bias_mitigation_section,
     repeated_draws_section,
+    calibration_by_group_section,
     qualitative_section,
     provenance_section,
 )
