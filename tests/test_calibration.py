@@ -221,3 +221,22 @@ def test_reliability_curve_and_report_gaps() -> None:
     assert gaps.columns[:3] == ["experiment", "ratio", "ece_gap"]
     row = gaps.row(0, named=True)
     assert row["ece_gap"] == pytest.approx(-0.3) and row["dsc_gap"] == -0.02
+
+
+def test_reliability_figure_has_a_panel_per_ratio_and_each_groups_pooled_ece() -> None:
+    from cmrbias_dagster.lib.plots import reliability_figure
+
+    cases = pl.concat([toy_cases(), toy_cases().with_columns(ratio=pl.lit(75))])
+    figure = reliability_figure(cases, ("black", "white"))
+    axes = figure.get_axes()
+    assert [axis.get_title() for axis in axes] == [
+        "25 % black in training",
+        "75 % black in training",
+    ]
+    labels = [text.get_text() for text in axes[0].get_legend().get_texts()]
+    assert labels == ["black (ECE 0.000)", "white (ECE 0.300)"]
+    white = axes[0].get_lines()[2]  # the diagonal, then black, then white
+    assert white.get_xdata().tolist() == pytest.approx([0.9])
+    assert white.get_ydata().tolist() == pytest.approx([0.6])
+    with pytest.raises(ValueError, match="no calibration rows"):
+        reliability_figure(cases.filter(pl.col("class") == "LVM"), ("black", "white"))
