@@ -226,7 +226,7 @@ def test_reliability_curve_and_report_gaps() -> None:
 def test_reliability_figure_has_a_panel_per_ratio_and_each_groups_pooled_ece() -> None:
     from cmrbias_dagster.lib.plots import reliability_figure
 
-    cases = pl.concat([toy_cases(), toy_cases().with_columns(ratio=pl.lit(75))])
+    cases = pl.concat([toy_cases(), toy_cases().with_columns(ratio=pl.lit(75, dtype=pl.Int64))])
     figure = reliability_figure(cases, ("black", "white"))
     axes = figure.get_axes()
     assert [axis.get_title() for axis in axes] == [
@@ -240,3 +240,16 @@ def test_reliability_figure_has_a_panel_per_ratio_and_each_groups_pooled_ece() -
     assert white.get_ydata().tolist() == pytest.approx([0.6])
     with pytest.raises(ValueError, match="no calibration rows"):
         reliability_figure(cases.filter(pl.col("class") == "LVM"), ("black", "white"))
+
+
+def test_the_cascades_box_probabilities_are_pasted_with_certain_background_outside() -> None:
+    from cmrbias_dagster.lib.nnunet.cropping_cascade import _paste_probabilities
+    from cmrbias_dagster.lib.nnunet.mitigation.cropping import HeartBox
+
+    cropped = np.full((4, 2, 2, 3), 0.25)  # (class, slices, y, x) of a 3 x 2 box
+    full = _paste_probabilities(cropped, (2, 5, 6), HeartBox((1, 4), (2, 4), (6, 5)))
+    assert full.shape == (4, 2, 5, 6) and np.allclose(full.sum(axis=0), 1.0)
+    assert np.array_equal(full[:, :, 2:4, 1:4], cropped)
+    outside = np.ones((2, 5, 6), dtype=bool)
+    outside[:, 2:4, 1:4] = False
+    assert (full[0][outside] == 1.0).all() and (full[1:][:, outside] == 0.0).all()
