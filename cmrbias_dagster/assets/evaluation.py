@@ -58,7 +58,8 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """The folds' softmax probabilities averaged on every test case (ED and ES), then the
         largest connected component kept per class; NIfTI in the image's own geometry. With
-        protected models, each case's by the folds of its subject's group's model."""
+        protected models, each case's by the folds of its subject's group's model. Each case's
+        calibration records go to calibration.parquet beside them (case_calibration)."""
         partition = study.partition(context.partition_key)
         cases = subject_cases(test_set, subject_manifest)
         folder = study.predictions_folder(partition)

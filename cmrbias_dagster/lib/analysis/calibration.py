@@ -13,6 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+# The band and bins the per-case measures were taken with, re-exported for the report.
+from cmrbias_dagster.lib.evaluation.calibration import BAND_MARGIN_MM as BAND_MARGIN_MM
+from cmrbias_dagster.lib.evaluation.calibration import N_BINS as N_BINS
+from cmrbias_dagster.lib.evaluation.calibration import OVERALL
+
 KEYS = ["experiment", "ratio", "class"]
 METRICS = ("ece", "brier", "entropy")
 GAP = "gap"
@@ -183,8 +188,8 @@ def reliability_curve(cases: pl.DataFrame) -> pl.DataFrame:
 def calibration_gaps(calibration: pl.DataFrame, dsc_gaps: pl.DataFrame) -> pl.DataFrame:
     """The report's view: per experiment and ratio (class `overall`), each metric's gap with its
     CI beside the DSC gap of `gap_verdicts` (repeat 1's experiment; null for other repeats)."""
-    gaps = calibration.filter((pl.col("class") == "overall") & (pl.col("group") == GAP))
-    dsc = dsc_gaps.filter(pl.col("class") == "overall").select(
+    gaps = calibration.filter((pl.col("class") == OVERALL) & (pl.col("group") == GAP))
+    dsc = dsc_gaps.filter(pl.col("class") == OVERALL).select(
         "experiment",
         "ratio",
         dsc_gap="estimate",

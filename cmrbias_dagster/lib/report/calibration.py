@@ -5,8 +5,13 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from cmrbias_dagster.lib.analysis.calibration import GAP, calibration_gaps
-from cmrbias_dagster.lib.evaluation.calibration import BAND_MARGIN_MM, N_BINS, OVERALL
+from cmrbias_dagster.lib.analysis.calibration import (
+    BAND_MARGIN_MM,
+    GAP,
+    N_BINS,
+    OVERALL,
+    calibration_gaps,
+)
 from cmrbias_dagster.lib.report.html import Section
 
 TEXT = (
