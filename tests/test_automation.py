@@ -43,6 +43,7 @@ TRAINED = [
     "ensemble_prediction",
     "segmentation_metrics",
     "clinical_measures",
+    "case_calibration",
 ]
 CHEAP = {
     "subject_manifest",

@@ -14,6 +14,7 @@ import pytest
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import PredictionSettings
+from cmrbias_dagster.lib.evaluation.calibration import read_calibration
 from cmrbias_dagster.lib.nnunet.convergence import stored_models
 from cmrbias_dagster.lib.nnunet.cropping_cascade import cascade_summary, predict_cropped_ensemble
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment, subject_cases
@@ -209,6 +210,11 @@ def test_a_test_case_is_segmented_in_its_first_stages_box_and_pasted_back(
         assert labels_inside(np.asarray(predicted.dataobj), box)
         assert result.box_holds_truth == labels_inside(_array(case.label), box)
         assert 0 <= result.ensemble_mean_dice <= 1
+    # Calibration is recorded for every case and scope, in the whole image's geometry.
+    records = read_calibration(cascade_run.out / "cascade")
+    assert sorted(records["case_id"].unique()) == sorted(c.case_id for c in cascade.test_cases)
+    assert records.height == 4 * len(cascade.test_cases)
+    assert (records["bin_count"].list.sum() == records["band_voxels"]).all()
 
 
 def prediction(case_id: str, box: tuple[int, int, int, int], found: bool, holds: bool):

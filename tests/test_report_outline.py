@@ -12,6 +12,7 @@ from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import (
     boundary,
+    calibration,
     comparisons,
     confounders,
     gaps,
@@ -25,6 +26,7 @@ from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.report import outline
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from tests.test_calibration import toy_cases
 from tests.test_mitigation_comparison import (
     BASELINE,
     OVERSAMPLED,
@@ -51,6 +53,7 @@ HEADINGS = [
     "Repeated draws",
     "Boundary metrics (HD95, ASSD)",
     "Confounders: gaps adjusted for age and BMI",
+    "Calibration and uncertainty",
     "Qualitative",
     "Provenance",
 ]
@@ -97,6 +100,7 @@ def tables() -> report.ReportTables:
         boundary_verdicts=boundary.boundary_gap_table(distances, DESIGN),
         boundary_ratio_dependence=boundary.boundary_ratio_dependence(distances, DESIGN),
         confounder_adjusted_gaps=confounders.confounder_adjusted_gaps(scores, manifest, DESIGN),
+        calibration_by_group=calibration.calibration_by_group(toy_cases(), order, DESIGN.seed, 50),
     )
 
 
@@ -138,6 +142,9 @@ def test_each_figure_is_shown_under_its_name_from_the_one_table(tables) -> None:
         "Bias mitigation": [figure_names.MITIGATION],
         "Repeated draws": [figure_names.REPEATS],
         "Boundary metrics (HD95, ASSD)": [figure_names.BOUNDARY_BY_RATIO],
+        "Calibration and uncertainty": [
+            figure_names.reliability(e) for e in DESIGN.experiment_names
+        ],
         "Qualitative": [figure_names.qualitative(e) for e in DESIGN.experiment_names],
     }
     shown = {h: [name for name, _ in s.figures] for h, s in sections.items() if s.figures}
@@ -152,11 +159,13 @@ def test_figures_not_drawn_and_tables_not_exported_are_left_out(tables) -> None:
         tables,
         mitigation_comparison=tables.mitigation_comparison.clear(),
         repeat_summary=tables.repeat_summary.clear(),
+        calibration_by_group=tables.calibration_by_group.clear(),
     )
     drawn = {figure_names.FAIRNESS: b"png"}
     sections = report.study_report_sections(inputs_of(unexported, drawn))
     headings = [section.heading for section in sections]
-    assert headings == [h for h in HEADINGS if h not in ("Bias mitigation", "Repeated draws")]
+    left_out = ("Bias mitigation", "Repeated draws", "Calibration and uncertainty")
+    assert headings == [h for h in HEADINGS if h not in left_out]
     assert [name for s in sections for name, _ in s.figures] == [figure_names.FAIRNESS]
 
 
@@ -199,3 +208,18 @@ def exported_repeats_section(study: StudyResource) -> list[report.Section]:
     """The "Repeated draws" section as `study_report` builds it from the study's files."""
     section = outline.repeated_draws_section(exported_inputs(study))
     return [] if section is None else [section]
+
+
+def test_the_calibration_section_puts_each_gap_beside_the_dsc_gap(tables) -> None:
+    section = outline.calibration_by_group_section(inputs_of(tables, {}))
+    gaps = dict(section.tables)["Gaps between groups (overall)"]
+    row = gaps.filter(pl.col("ratio") == 25).row(0, named=True)
+    assert row["experiment"] == "race_black" and row["ece_gap"] == pytest.approx(-0.3)
+    dsc = tables.gap_verdicts.filter(
+        (pl.col("experiment") == "race_black")
+        & (pl.col("ratio") == 25)
+        & (pl.col("class") == "overall")
+    )
+    assert row["dsc_gap"] == pytest.approx(dsc["estimate"].item())
+    by_group = dict(section.tables)["By group (overall)"]
+    assert sorted(by_group["group"].to_list()) == ["black", "white"]

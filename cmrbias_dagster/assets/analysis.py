@@ -9,6 +9,7 @@ import polars as pl
 
 from cmrbias_dagster.lib.analysis import (
     boundary,
+    calibration,
     comparisons,
     confounders,
     gaps,
@@ -278,3 +279,21 @@ def confounder_adjusted_gaps(
     table = confounders.confounder_adjusted_gaps(subject_scores, subject_manifest, study.design())
     summary = markdown_table(table.select(confounders.SUMMARY))
     return table_output(study, table, "confounder_adjusted_gaps", summary=summary)
+
+
+@dg.asset(**ANALYSIS_ASSET_ARGS)
+def calibration_by_group(case_calibration: pl.DataFrame, study: StudyResource) -> dg.Output:
+    """Per experiment, ratio, class and group: ECE, Brier score and predictive entropy pooled over
+    the group's test cases in the band around the heart, seeded bootstrap 95 % CIs over subjects,
+    and the gap (first group minus second) with its CI (docs/study.md)."""
+    if case_calibration.is_empty():
+        raise dg.Failure(
+            "no partition's calibration has been recorded yet: materialise case_calibration for "
+            "at least one experiment x ratio (partition_job) first"
+        )
+    design = study.design()
+    table = calibration.calibration_by_group(case_calibration, design.group_order(), design.seed)
+    overall = table.filter(pl.col("class") == "overall").select(
+        "experiment", "ratio", "group", "ece", "ece_ci_low", "ece_ci_high", "brier", "entropy"
+    )
+    return table_output(study, table, "calibration_by_group", overall=markdown_table(overall))

@@ -10,11 +10,13 @@ import polars as pl
 
 from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor, prediction_metadata
 from cmrbias_dagster.executors import TRAINING_POOL
+from cmrbias_dagster.lib.cohort.validation import PHASES
 from cmrbias_dagster.lib.design.partition import StudyPartition
-from cmrbias_dagster.lib.evaluation import predictions
+from cmrbias_dagster.lib.evaluation import calibration, predictions
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
 from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.lib.plots.subjects import markdown_image, prediction_overlay_png
+from cmrbias_dagster.lib.splits.folds import case_id
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import StudyResource, TrainingResource
 
@@ -56,7 +58,8 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """The folds' softmax probabilities averaged on every test case (ED and ES), then the
         largest connected component kept per class; NIfTI in the image's own geometry. With
-        protected models, each case's by the folds of its subject's group's model."""
+        protected models, each case's by the folds of its subject's group's model. Each case's
+        calibration records go to calibration.parquet beside them (case_calibration)."""
         partition = study.partition(context.partition_key)
         cases = subject_cases(test_set, subject_manifest)
         folder = study.predictions_folder(partition)
@@ -188,6 +191,52 @@ def clinical_measures(
     )
 
 
+@dg.asset(**PREDICTION_TABLE_ASSET_ARGS)
+def case_calibration(
+    context: dg.AssetExecutionContext, test_set: pl.DataFrame, study: StudyResource
+) -> dg.Output[pl.DataFrame]:
+    """One row per test subject x phase x class (`overall`, LVBP, LVM, RVBP): ECE, Brier score
+    and mean predictive entropy of the ensemble's averaged probabilities in a 10 mm band around
+    the heart, with the per-bin sums a reliability diagram pools (docs/study.md)."""
+    partition = study.partition(context.partition_key)
+    folder = study.predictions_folder(partition)
+    cases = pl.DataFrame(
+        [(case_id(s, phase), s, phase) for s in test_set["subject_id"] for phase in PHASES],
+        schema=["case_id", "subject_id", "phase"],
+        orient="row",
+    )
+    records = calibration.read_calibration(folder).join(cases, on="case_id", how="right")
+    unrecorded = records.filter(pl.col("class").is_null())["case_id"].to_list()
+    if unrecorded:
+        raise dg.Failure(
+            f"{folder / calibration.CALIBRATION_FILE} has no records of test case(s) "
+            f"{unrecorded[:10]}: re-materialise ensemble_prediction for {partition.key}"
+        )
+    table = with_partition(records.drop("case_id"), test_set, partition)
+    medians = (
+        table.filter(pl.col("class") == calibration.OVERALL)
+        .group_by("group")
+        .agg(
+            median_ece=pl.col("ece").median(),
+            median_brier=pl.col("brier").median(),
+            median_entropy=pl.col("entropy").median(),
+        )
+        .sort("group")
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "rows": table.height,
+            "median_overall_by_group": dg.MetadataValue.md(markdown_table(medians)),
+        },
+    )
+
+
 def evaluation_assets(n_folds: int) -> list[dg.AssetsDefinition]:
     """The ensemble over `n_folds` fold checkpoints, and the tables computed from it."""
-    return [ensemble_prediction_asset(n_folds), segmentation_metrics, clinical_measures]
+    return [
+        ensemble_prediction_asset(n_folds),
+        segmentation_metrics,
+        clinical_measures,
+        case_calibration,
+    ]

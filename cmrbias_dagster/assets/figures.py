@@ -150,3 +150,21 @@ def boundary_figure(
         boundary.METRICS,
     )
     return write_figures(study, {figure_names.BOUNDARY_BY_RATIO: figure})
+
+
+@dg.asset(**FIGURE_ASSET_ARGS)
+def reliability_figure(
+    case_calibration: pl.DataFrame, study: StudyResource
+) -> dg.MaterializeResult:
+    """Per experiment, reliability diagrams of the ensemble's probabilities in the band around
+    the heart: each group's accuracy against confidence at every evaluated ratio, with its
+    pooled ECE."""
+    group_order = study.design().group_order()
+    figures = {
+        figure_names.reliability(experiment): plots.reliability_figure(
+            case_calibration.filter(pl.col("experiment") == experiment), group_order[experiment]
+        )
+        for experiment in case_calibration["experiment"].unique(maintain_order=True)
+        if experiment in group_order
+    }
+    return write_figures(study, figures)

@@ -7,6 +7,7 @@ import polars as pl
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import (
     boundary,
+    calibration,
     confounders,
     mitigation,
     repeats,
@@ -37,6 +38,8 @@ FILE_ASSETS = (
     "boundary_ratio_dependence",
     "boundary_figure",
     "confounder_adjusted_gaps",
+    "calibration_by_group",
+    "reliability_figure",
 )
 EXPORTED_TABLES = {
     "mitigation_comparison": mitigation.SCHEMA,
@@ -46,6 +49,7 @@ EXPORTED_TABLES = {
     "boundary_verdicts": boundary.GAP_SCHEMA,
     "boundary_ratio_dependence": boundary.TREND_SCHEMA,
     "confounder_adjusted_gaps": confounders.SCHEMA,
+    "calibration_by_group": calibration.SCHEMA,
 }
 
 

@@ -15,15 +15,22 @@ import numpy as np
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import PredictionSettings, TrainingSettings
+from cmrbias_dagster.lib.evaluation.calibration import (
+    calibration_rows,
+    case_calibration,
+    write_calibration,
+)
 from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener
 from cmrbias_dagster.lib.nnunet.fold_records import TRAINER_FOLDER, FoldResult
 from cmrbias_dagster.lib.nnunet.inference import (
     CasePrediction,
+    averaged_probabilities,
     ensemble_case,
     load_predictor,
     mean_dice,
+    segmentation_of,
 )
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
     HeartBox,
@@ -77,7 +84,9 @@ def predict_cropped_ensemble(
 ) -> list[CasePrediction]:
     """Write `<case_id>.nii.gz` for every case into `out_dir` (replaced as a whole at the end):
     each stage a softmax-averaged ensemble of `folds`, the largest component per class kept after
-    each; a case where the first stage finds no heart is segmented in its whole image."""
+    each; a case where the first stage finds no heart is segmented in its whole image. The
+    calibration records are of the second stage's probabilities pasted into the whole image,
+    background certain outside the box."""
     env.activate()
     import torch
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
@@ -90,14 +99,22 @@ def predict_cropped_ensemble(
     )
     staging = staging_folder(out_dir)
     try:
-        io, results = NibabelIO(), []
+        io, results, calibration = NibabelIO(), [], []
         for case in cases:
             image, properties = io.read_images([str(case.image)])
             truth = io.read_seg(str(case.label))[0][0]
             box, found = _first_stage_box(localiser, image, properties, margin_mm)
             inside = (slice(None), slice(*box.y), slice(*box.x))  # nnU-Net's (slices, y, x)
             crop = np.ascontiguousarray(image[(slice(None), *inside)])
-            segmentation, folds_of_crop = ensemble_case(cropped, crop, copy.deepcopy(properties))
+            probabilities, folds_of_crop = averaged_probabilities(
+                cropped, crop, copy.deepcopy(properties)
+            )
+            segmentation = segmentation_of(cropped[0], probabilities)
+            probabilities = _paste_probabilities(probabilities, truth.shape, box)
+            calibration += calibration_rows(
+                case.case_id,
+                case_calibration(probabilities, truth.astype(np.uint8), properties["spacing"]),
+            )
             pasted = [_paste(s, truth.shape, box) for s in folds_of_crop]
             segmentation = keep_largest_component(_paste(segmentation, truth.shape, box))
             path = staging / f"{case.case_id}.nii.gz"
@@ -113,6 +130,7 @@ def predict_cropped_ensemble(
                     box_holds_truth=labels_inside(truth.transpose(2, 1, 0), box),
                 )
             )
+        write_calibration(calibration, staging)
         replace_folder(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -135,6 +153,15 @@ def _paste(cropped: np.ndarray, shape: tuple[int, ...], box: HeartBox) -> np.nda
     """paste_into for nnU-Net's (slices, y, x) arrays."""
     pasted = paste_into(shape[::-1], cropped.astype(np.uint8).transpose(2, 1, 0), box)
     return pasted.transpose(2, 1, 0)
+
+
+def _paste_probabilities(cropped: np.ndarray, shape: tuple[int, ...], box: HeartBox) -> np.ndarray:
+    """Class probabilities (class, slices, y, x) of the box in the whole image of `shape`
+    (slices, y, x): background certain outside the box."""
+    full = np.zeros((cropped.shape[0], *shape), dtype=cropped.dtype)
+    full[0] = 1.0
+    full[:, :, slice(*box.y), slice(*box.x)] = cropped
+    return full
 
 
 def cascade_summary(predictions: Sequence[CasePrediction]) -> dict[str, object]:

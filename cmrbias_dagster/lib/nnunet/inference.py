@@ -4,7 +4,10 @@ nnU-Net's own predictor averages the folds' logits; the paper averages softmax p
 a predictor per fold returns that fold's probabilities in the image's original geometry through
 nnU-Net's public `predict_single_npy_array` (its own preprocessing, resampling and un-cropping),
 the probabilities are averaged over folds, and the argmax is taken;
-then only the largest connected component of each class is kept. With protected models
+then only the largest connected component of each class is kept. While the averaged
+probabilities are in memory, each case's calibration and uncertainty in a band around the heart
+(lib.evaluation.calibration) are recorded in `calibration.parquet` beside the predictions; the
+probabilities themselves are not kept. With protected models
 (docs/mitigation.md) each case is segmented by the ensemble of its group's models instead. Call
 `predict_ensemble` in a fresh process (lib.isolation): it sets nnU-Net's environment variables
 and imports torch.
@@ -20,6 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cmrbias_dagster.lib.design.settings import PredictionSettings
+from cmrbias_dagster.lib.evaluation.calibration import (
+    calibration_rows,
+    case_calibration,
+    write_calibration,
+)
 from cmrbias_dagster.lib.evaluation.metrics import dice_per_class
 from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment
@@ -54,9 +62,9 @@ def predict_ensemble(
     device: str,
     routes: Mapping[str, Path] | None = None,
 ) -> list[CasePrediction]:
-    """Write `<case_id>.nii.gz` for every case into `out_dir` (replaced as a whole at the end).
-    `routes`: case id -> the trainer folder whose `folds` segment it (protected models); by
-    default the dataset's own."""
+    """Write `<case_id>.nii.gz` for every case, and every case's calibration records, into
+    `out_dir` (replaced as a whole at the end). `routes`: case id -> the trainer folder whose
+    `folds` segment it (protected models); by default the dataset's own."""
     env.activate()
     import torch
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
@@ -67,13 +75,22 @@ def predict_ensemble(
     by_model = models_of_cases(cases, routes, own)
     staging = staging_folder(out_dir)
     try:
-        io, results = NibabelIO(), {}
+        io, results, calibration = NibabelIO(), {}, {}
         for model, routed in by_model.items():
             predictors = load_predictor(model, folds, settings, device)
             for case in routed:
                 image, properties = io.read_images([str(case.image)])
                 truth, _ = io.read_seg(str(case.label))
-                segmentation, fold_segmentations = ensemble_case(predictors, image, properties)
+                probabilities, fold_segmentations = averaged_probabilities(
+                    predictors, image, properties
+                )
+                calibration[case.case_id] = calibration_rows(
+                    case.case_id,
+                    case_calibration(
+                        probabilities, truth[0].astype(np.uint8), properties["spacing"]
+                    ),
+                )
+                segmentation = segmentation_of(predictors[0], probabilities)
                 segmentation = keep_largest_component(segmentation)
                 path = staging / f"{case.case_id}.nii.gz"
                 io.write_seg(segmentation, str(path), properties)
@@ -83,6 +100,7 @@ def predict_ensemble(
                     [mean_dice(s, truth[0]) for s in fold_segmentations],
                     mean_dice(segmentation, truth[0]),
                 )
+        write_calibration([row for case in cases for row in calibration[case.case_id]], staging)
         replace_folder(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -133,6 +151,15 @@ def ensemble_case(
     """The softmax-averaged segmentation of one (channel, slices, y, x) image and each fold's own,
     from nnU-Net's public single-array prediction: each fold's probabilities in the image's
     original geometry (nnU-Net's preprocessing, resampling and un-cropping), averaged, argmax."""
+    probabilities, fold_segmentations = averaged_probabilities(predictors, image, properties)
+    return segmentation_of(predictors[0], probabilities), fold_segmentations
+
+
+def averaged_probabilities(
+    predictors: Sequence["nnUNetPredictor"], image: np.ndarray, properties: dict
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The folds' softmax probabilities (class, slices, y, x) of one image averaged, in its
+    original geometry, and each fold's own segmentation."""
     total, fold_segmentations = None, []
     for predictor in predictors:
         segmentation, probabilities = predictor.predict_single_npy_array(
@@ -140,10 +167,13 @@ def ensemble_case(
         )
         fold_segmentations.append(segmentation)
         total = probabilities if total is None else total + probabilities
-    ensemble = predictors[0].label_manager.convert_probabilities_to_segmentation(
-        total / len(fold_segmentations)
-    )
-    return np.asarray(ensemble, dtype=np.uint8), fold_segmentations
+    return total / len(fold_segmentations), fold_segmentations
+
+
+def segmentation_of(predictor: "nnUNetPredictor", probabilities: np.ndarray) -> np.ndarray:
+    """The label map of averaged probabilities, by the predictor's label manager (argmax)."""
+    segmentation = predictor.label_manager.convert_probabilities_to_segmentation(probabilities)
+    return np.asarray(segmentation, dtype=np.uint8)
 
 
 def mean_dice(predicted: np.ndarray, truth: np.ndarray) -> float:

@@ -6,6 +6,7 @@ figures' file names. May import `design`, `cohort`, `nnunet` (case paths), `eval
 
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.plots.boundary import boundary_by_ratio_figure
+from cmrbias_dagster.lib.plots.calibration import reliability_figure
 from cmrbias_dagster.lib.plots.characteristics import cohort_distributions_figure
 from cmrbias_dagster.lib.plots.clinical import clinical_differences_figure
 from cmrbias_dagster.lib.plots.dsc import dsc_by_class_figure, dsc_by_ratio_figure
@@ -33,4 +34,5 @@ __all__ = [
     "pick_best_median_worst",
     "qualitative_figure",
     "repeat_figure",
+    "reliability_figure",
 ]

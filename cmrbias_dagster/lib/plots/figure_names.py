@@ -18,6 +18,11 @@ def qualitative(experiment: str) -> str:
     return f"qualitative_{experiment}"
 
 
+def reliability(experiment: str) -> str:
+    """The reliability diagram of one experiment: its groups' calibration at each ratio."""
+    return f"reliability_{experiment}"
+
+
 def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
     """Every figure the study draws, the qualitative one once per experiment."""
     return (
@@ -30,4 +35,5 @@ def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
         REPEATS,
         BOUNDARY_BY_RATIO,
         *(qualitative(experiment) for experiment in experiments),
+        *(reliability(experiment) for experiment in experiments),
     )

@@ -1,7 +1,8 @@
 """Stage 7, the report: its outline (`outline`: the sections in order, from the tables and the
 figures), one self-contained HTML page (tables inline, figures embedded), the same report as
-Markdown for the Dagster UI, the bias mitigation and repeated draws sections, and the software
-versions it records. May import `analysis`, `design`, `plots` (the figures' names) and `outputs`.
+Markdown for the Dagster UI, the bias mitigation, repeated draws and calibration sections, and
+the software versions it records. May import `analysis`, `design`, `plots` (the figures' names)
+and `outputs`.
 """
 
 from cmrbias_dagster.lib.report.html import (

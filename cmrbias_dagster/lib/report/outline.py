@@ -13,6 +13,7 @@ from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.report.calibration import calibration_section
 from cmrbias_dagster.lib.report.html import Section, software_versions, study_report_html
 from cmrbias_dagster.lib.report.markdown import study_report_markdown
 from cmrbias_dagster.lib.report.mitigation import mitigation_section
@@ -25,7 +26,7 @@ TITLE = "Demographic bias in nnU-Net CMR segmentation"
 class ReportTables:
     """The analysis tables the report shows; `mitigation_comparison`, `mitigation_effects` and
     `repeat_summary` are empty while not exported, `data_versions` is each input partition's
-    latest data version."""
+    latest data version; `calibration_by_group` is empty while not exported."""
 
     cohort_characteristics: pl.DataFrame
     median_dsc: pl.DataFrame
@@ -47,6 +48,7 @@ class ReportTables:
     boundary_verdicts: pl.DataFrame = field(default_factory=pl.DataFrame)
     boundary_ratio_dependence: pl.DataFrame = field(default_factory=pl.DataFrame)
     confounder_adjusted_gaps: pl.DataFrame = field(default_factory=pl.DataFrame)
+    calibration_by_group: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,17 @@ def confounder_section(inputs: ReportInputs) -> Section | None:
     )
 
 
+def calibration_by_group_section(inputs: ReportInputs) -> Section | None:
+    """Calibration and uncertainty by group, the gaps beside the DSC gap, the reliability
+    diagrams; none before `calibration_by_group` has rows."""
+    names = [figure_names.reliability(e) for e in inputs.design.experiment_names]
+    return calibration_section(
+        inputs.tables.calibration_by_group,
+        inputs.tables.gap_verdicts,
+        inputs.figures_named(*names),
+    )
+
+
 def qualitative_section(inputs: ReportInputs) -> Section:
     """Each experiment's best, median and worst test subjects."""
     names = [figure_names.qualitative(e) for e in inputs.design.experiment_names]
@@ -358,6 +371,7 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     repeated_draws_section,
     boundary_section,
     confounder_section,
+    calibration_by_group_section,
     qualitative_section,
     provenance_section,
 )
