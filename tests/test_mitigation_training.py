@@ -11,8 +11,9 @@ import torch
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.nnunet.mitigation import apply_mitigation, case_groups
+from cmrbias_dagster.lib.nnunet.mitigation.error_bound import scale_error_bounds
 from cmrbias_dagster.lib.nnunet.mitigation.group_dro import WEIGHTS_SUFFIX, train_with_group_dro
-from cmrbias_dagster.lib.nnunet.mitigation.group_weights import dro_update
+from cmrbias_dagster.lib.nnunet.mitigation.group_weights import dro_update, error_bound_weights
 from cmrbias_dagster.lib.nnunet.mitigation.hooks import (
     average_sample_losses,
     oversample_groups,
@@ -186,8 +187,16 @@ def test_group_dro_with_balanced_sampling_draws_groups_equally_and_trains_on_q(
         Mitigation("group_dro", group_dro_step=1.0),
         Mitigation("group_dro", group_dro_step=1.0, balanced_sampling=True),
         Mitigation("per_sample_loss"),
+        Mitigation("error_bound_scaling"),
     ],
-    ids=["oversampling", "reweighting", "group_dro", "group_dro_balanced", "per_sample_loss"],
+    ids=[
+        "oversampling",
+        "reweighting",
+        "group_dro",
+        "group_dro_balanced",
+        "per_sample_loss",
+        "error_bound_scaling",
+    ],
 )
 def test_a_tiny_training_runs_with_each_mitigation(
     build_trainer, groups, mitigation: Mitigation
@@ -204,3 +213,38 @@ def test_a_tiny_training_runs_with_each_mitigation(
         assert sorted(weights) == ["black", "white"] and sum(weights.values()) == pytest.approx(1)
         assert weights["black"] != pytest.approx(0.5)
         assert "group DRO weights" in next(folder.glob("training_log_*.txt")).read_text()
+
+
+def test_cropping_with_oversampling_draws_each_group_equally_often(build_trainer, groups) -> None:
+    """The cropped stage's trainer of `[cropping, oversampling]`: cropping changes its dataset
+    (test_mitigation_combined), the combination's oversampling its loader."""
+    trainer = build_trainer()
+    apply_mitigation(trainer, Mitigation(("cropping", "oversampling")), groups)
+    trainer.on_train_start()
+    drawn = [k for _ in range(2000) for k in trainer.dataloader_train.data_loader.get_indices()]
+    assert abs(black_share(drawn, groups) - 0.5) < 0.03  # 0.25 without the sampler
+
+
+def test_error_bound_scaling_trains_on_scaled_dice_with_fairseg_weights(
+    build_trainer, groups
+) -> None:
+    """The batch's loss is the mean of its cases' losses with the Dice on w_g x softmax, w_g from
+    the groups' errors (nnU-Net's loss + 1); the worse-off group gets the smaller weight."""
+    trainer = build_trainer()
+    febs = scale_error_bounds(trainer, groups, gamma=1.0)
+    trainer.on_train_start()
+    batch = next(trainer.dataloader_train)
+    while len({groups[str(key)] for key in batch["keys"]}) < 2:
+        batch = next(trainer.dataloader_train)
+    batch_groups = [groups[str(key)] for key in batch["keys"]]
+    per_sample = sample_losses(trainer, batch)
+    errors = {
+        g: float(per_sample[[h == g for h in batch_groups]].mean()) + 1 for g in set(batch_groups)
+    }
+    worse = max(errors, key=errors.get)
+    loss = float(trainer.train_step(batch)["loss"])
+    expected = error_bound_weights(errors, 1.0)
+    assert febs.weights == pytest.approx(expected, rel=1e-4)
+    assert febs.weights[worse] < febs.weights[min(errors, key=errors.get)]
+    # Probabilities scaled below 1 lower every Dice: the loss rises above the plain mean.
+    assert loss > float(per_sample.mean()) + 1e-3

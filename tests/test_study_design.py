@@ -207,6 +207,7 @@ def test_example_mitigation_design_varies_race_black_on_the_main_studys_profiles
     assert baseline == main.experiment("race_black")
     strategies = [(v.mitigation.strategy, v.varies) for v in variants]
     expected = ("oversampling", "reweighting", "group_dro", "protected_models", "cropping")
+    expected += (("cropping", "oversampling"), "error_bound_scaling")
     assert strategies == [(s, "race_black") for s in expected]
     # Same profiles as data/study.yaml: `make cohort` writes this design's cohort, and the
     # quick numbers are comparable with the main study's.

@@ -22,7 +22,7 @@ from cmrbias_dagster.resources import StudyResource
 def cropping_margin(experiment: Experiment) -> float | None:
     """The heart box's margin in mm when the experiment crops to the heart; else None."""
     mitigation = experiment.mitigation
-    return mitigation.crop_margin_mm if mitigation.strategy == "cropping" else None
+    return mitigation.crop_margin_mm if mitigation.uses("cropping") else None
 
 
 @dg.asset(

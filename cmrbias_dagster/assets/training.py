@@ -36,12 +36,15 @@ MULTI_MODEL_TRAINING = {
 
 def fold_trainer(experiment: Experiment, training_split: pl.DataFrame) -> Callable[..., Trained]:
     """`train_fold` with the experiment's mitigation and the group of each training case (for
-    protected models, `train_group_models`; for cropping, `train_cropping_cascade`); plain
+    protected models, `train_group_models`; for cropping, alone or combined,
+    `train_cropping_cascade`); plain
     `train_fold` for an unmitigated experiment. Each pickles for the fresh training process."""
     mitigation = experiment.mitigation
     if not mitigation.active:
         return train_fold
-    train = MULTI_MODEL_TRAINING.get(mitigation.strategy, train_fold)
+    # At most one per combination (design.mitigation.combination_refusal).
+    several = [MULTI_MODEL_TRAINING[s] for s in mitigation.strategies if s in MULTI_MODEL_TRAINING]
+    train = several[0] if several else train_fold
     return partial(train, mitigation=mitigation, case_groups=case_groups(training_split))
 
 

@@ -25,7 +25,7 @@ def ensemble_predictor(
     """The prediction function for the partition's experiment (called as `predict_ensemble`
     is), and the routing to protected models where there is one."""
     mitigation = partition.experiment.mitigation
-    if mitigation.strategy == "cropping":
+    if mitigation.uses("cropping"):
         return partial(predict_cropped_ensemble, margin_mm=mitigation.crop_margin_mm), None
     routing = protected_routing(study, partition, test_set, n_folds)
     return partial(predict_ensemble, routes=routing.cases if routing else None), routing

@@ -101,7 +101,7 @@ def _experiment_rows(scores: pl.DataFrame, experiment: Experiment, varies: str |
             {
                 "experiment": experiment.name,
                 "varies": varies,
-                "strategy": experiment.mitigation.strategy,
+                "strategy": experiment.mitigation.label,
                 **{key: test[key] for key in ("ratio", "group_a", "group_b", "n_a", "n_b")},
                 "median_a": median_a,
                 "median_b": median_b,

@@ -82,7 +82,7 @@ def _variant_rows(
             {
                 "experiment": variant.base,
                 "varies": baseline_runs[0].base,
-                "strategy": variant.mitigation.strategy,
+                "strategy": variant.mitigation.label,
                 "effect": name,
                 "ratio": ratio,
                 "repeats": estimate.repeats,

@@ -289,5 +289,5 @@ def _check_variants(experiments: tuple[Experiment, ...], source: str) -> None:
         if base.mitigation == experiment.mitigation:
             raise StudyDesignError(
                 f"{where}: {experiment.varies!r} already trains with mitigation "
-                f"{experiment.mitigation.strategy!r}; a variant must change it"
+                f"{experiment.mitigation.label!r}; a variant must change it"
             )

@@ -62,8 +62,9 @@ def train_cropping_cascade(
     case_groups: Mapping[str, str] | None = None,
 ) -> dict[str, FoldResult]:
     """Both stages of one fold, by stage: the localiser as nnU-Net trains the partition (so an
-    unmitigated twin's training is reused), then the cropped model on the cropped dataset."""
-    if mitigation.strategy != "cropping":
+    unmitigated twin's training is reused), then the cropped model on the cropped dataset, with
+    the strategies combined with cropping (a combination's other strategies act on it only)."""
+    if not mitigation.uses("cropping"):
         raise ValueError(f"{dataset} fold {fold}: a cropping cascade needs mitigation 'cropping'")
     localiser = train_fold(env, dataset, fold, settings, device, on_epoch)
     cropped = train_fold(

@@ -74,7 +74,7 @@ def train_fold(
     it enters the stamp, so a mitigated fold never reuses an unmitigated training."""
     groups = dict(case_groups or {})
     if mitigation.active and not groups:
-        raise ValueError(f"{dataset} fold {fold}: mitigation {mitigation.strategy!r} needs groups")
+        raise ValueError(f"{dataset} fold {fold}: mitigation {mitigation.label!r} needs groups")
     conditions = run_conditions(settings, device)
     stamp = training_stamp(env, dataset, settings, conditions, mitigation_stamp(mitigation, groups))
     with training_lock(env, stamp):
@@ -170,12 +170,12 @@ def _train(
     validation = _final_validation(trainer, folder) if settings.final_validation else {}
     (folder / "checkpoint_best.pth").unlink(missing_ok=True)
     recipe = training_recipe(
-        settings, conditions, fold, trainer.initial_lr, mitigation.strategy, _versions()
+        settings, conditions, fold, trainer.initial_lr, mitigation.label, _versions()
     )
     store_recipe(folder, recipe)
     result = _result(trainer, folder, fold, device, start_epoch, validation, stamp, started)
     result = replace(
-        result, precision=conditions.precision, mitigation=mitigation.strategy, recipe=recipe
+        result, precision=conditions.precision, mitigation=mitigation.label, recipe=recipe
     )
     store_result(folder, result)
     return result

@@ -62,3 +62,20 @@ def dro_update(
     raised = {g: weights[g] * math.exp(step * (loss - highest)) for g, loss in group_losses.items()}
     scale = sum(weights[g] for g in group_losses) / sum(raised.values())
     return {g: raised[g] * scale if g in raised else q for g, q in weights.items()}
+
+
+def error_bound_weights(group_errors: Mapping[str, float], gamma: float) -> dict[str, float]:
+    """FairSeg's fair error-bound scaling weights (Tian et al., ICLR 2024, arXiv 2311.02189;
+    `FairDiceLoss` in github.com/Harvard-Ophthalmology-AI-Lab/FairSeg): per group g of the batch,
+    w_g = tanh((min_h E_h / E_g) ** gamma), E_g >= 0 the group's training error. The best-off
+    group gets tanh(1) ~ 0.762, a group with twice its error tanh(0.5 ** gamma)."""
+    negative = sorted(g for g, error in group_errors.items() if error < 0)
+    if negative:
+        raise ValueError(f"error bounds must be >= 0; groups {negative} have a negative one")
+    if not group_errors:
+        return {}
+    lowest = min(group_errors.values())
+    return {
+        g: math.tanh(1.0 if error <= lowest else (lowest / error) ** gamma)
+        for g, error in group_errors.items()
+    }

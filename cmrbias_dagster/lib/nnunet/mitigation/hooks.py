@@ -73,24 +73,35 @@ def oversample_groups(trainer: "nnUNetTrainer", case_groups: Mapping[str, str]) 
     trainer.get_dataloaders = get_dataloaders
 
 
+def sample_loss(loss: Callable, output: object, target: object, index: int) -> "torch.Tensor":
+    """nnU-Net's loss (deep supervision included) of sample `index` of the batch on its own; a
+    batch Dice over one sample is that sample's Dice."""
+    part = slice(index, index + 1)
+    if isinstance(output, list | tuple):
+        return loss([o[part] for o in output], [t[part] for t in target])  # type: ignore[union-attr]
+    return loss(output[part], target[part])  # type: ignore[index]
+
+
+def batch_size(output: object) -> int:
+    """The number of samples in a network output (deep supervision's list or one tensor)."""
+    first = output[0] if isinstance(output, list | tuple) else output
+    return int(first.shape[0])  # type: ignore[union-attr]
+
+
 def per_sample_losses(loss: Callable, output: object, target: object) -> "torch.Tensor":
-    """nnU-Net's loss (deep supervision included) of each sample of the batch on its own, as a
-    1-D tensor; a batch Dice over one sample is that sample's Dice."""
+    """nnU-Net's loss of each sample of the batch on its own (sample_loss), as a 1-D tensor."""
     import torch
 
-    def sample(index: int) -> object:
-        part = slice(index, index + 1)
-        if isinstance(output, list | tuple):
-            return loss([o[part] for o in output], [t[part] for t in target])  # type: ignore[union-attr]
-        return loss(output[part], target[part])  # type: ignore[index]
-
-    first = output[0] if isinstance(output, list | tuple) else output
-    return torch.stack([sample(index) for index in range(first.shape[0])])  # type: ignore[union-attr]
+    return torch.stack([sample_loss(loss, output, target, i) for i in range(batch_size(output))])
 
 
-def combine_sample_losses(trainer: "nnUNetTrainer", combine: Combine) -> None:
-    """From the start of training, a training batch's loss is `combine(case ids, per-sample
-    losses)` instead of nnU-Net's batch loss; validation keeps nnU-Net's loss."""
+# make(case ids of the batch, nnU-Net's loss) -> the loss function the batch trains with
+MakeLoss = Callable[[list[str], Callable], Callable]
+
+
+def replace_batch_loss(trainer: "nnUNetTrainer", make: MakeLoss) -> None:
+    """From the start of training, a training batch's loss is `make(case ids, nnU-Net's loss)`
+    instead of nnU-Net's loss; validation keeps nnU-Net's loss."""
     start = trainer.on_train_start
 
     def on_train_start() -> None:
@@ -98,12 +109,8 @@ def combine_sample_losses(trainer: "nnUNetTrainer", combine: Combine) -> None:
         step = trainer.train_step
 
         def train_step(batch: dict) -> dict:
-            plain, keys = trainer.loss, [str(key) for key in batch["keys"]]
-
-            def batch_loss(output: object, target: object) -> "torch.Tensor":
-                return combine(keys, per_sample_losses(plain, output, target))
-
-            trainer.loss = batch_loss
+            plain = trainer.loss
+            trainer.loss = make([str(key) for key in batch["keys"]], plain)
             try:
                 return step(batch)
             finally:
@@ -112,6 +119,19 @@ def combine_sample_losses(trainer: "nnUNetTrainer", combine: Combine) -> None:
         trainer.train_step = train_step
 
     trainer.on_train_start = on_train_start
+
+
+def combine_sample_losses(trainer: "nnUNetTrainer", combine: Combine) -> None:
+    """From the start of training, a training batch's loss is `combine(case ids, per-sample
+    losses)` instead of nnU-Net's batch loss; validation keeps nnU-Net's loss."""
+
+    def make(keys: list[str], plain: Callable) -> Callable:
+        def batch_loss(output: object, target: object) -> "torch.Tensor":
+            return combine(keys, per_sample_losses(plain, output, target))
+
+        return batch_loss
+
+    replace_batch_loss(trainer, make)
 
 
 def reweight_losses(trainer: "nnUNetTrainer", case_groups: Mapping[str, str]) -> dict[str, float]:
