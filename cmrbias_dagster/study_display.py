@@ -49,6 +49,10 @@ class StudyDisplay:
             # The ETA from every partition finished so far, not rich's last 30 s, in which a
             # partition of several minutes rarely finishes.
             speed_estimate_period=24 * 3600,
+            # Rich would otherwise print this process's own stdout and stderr above the bar: the
+            # runs executed here (the cohort and analysis jobs) write there, into their log files.
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self.task = self.progress.add_task("study", total=total)
 

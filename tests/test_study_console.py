@@ -111,3 +111,25 @@ def test_the_bar_counts_trained_partitions_and_lines_leave_it_alone() -> None:
         (task,) = display.progress.tasks
         assert (task.completed, task.total) == (1, 15)
     assert stream.getvalue() == "[study] cohort_job done in 2.0 s\n"  # no terminal: no bar
+
+
+def test_on_a_terminal_the_runs_output_stays_off_the_display(capsys) -> None:
+    """The runs executed in the runner's process print to its stdout and stderr, which the runner
+    sends to their log files; the display on the terminal shows only its own lines and bar."""
+    import os
+    import pty
+    import sys
+
+    controller, terminal = pty.openpty()
+    stream = os.fdopen(terminal, "w", buffering=1)
+    with stream, StudyDisplay(3, stream=stream) as display:
+        assert display.console.is_terminal
+        display.line("[study] cohort_job done in 2.0 s")
+        print("DEBUG - cohort_job - STEP_START")
+        print("DEBUG - cohort_job - STEP_SUCCESS", file=sys.stderr)
+        display.advance()
+    shown = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert "[study] cohort_job done" in shown and "1/3" in shown
+    assert "DEBUG" not in shown
+    assert "STEP_START" in capsys.readouterr().out
