@@ -6,8 +6,10 @@ import polars as pl
 
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import mitigation, repeats, strategy_effects
+from cmrbias_dagster.lib.external import tables as test_cohort_tables
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.partitions import STUDY_DESIGN
 from cmrbias_dagster.resources import StudyResource
 
 FIGURE_ASSETS = (
@@ -31,7 +33,11 @@ EXPORTED_TABLES = {
     "mitigation_comparison": mitigation.SCHEMA,
     "mitigation_effects": strategy_effects.SCHEMA,
     "repeat_summary": repeats.SCHEMA,
+    "test_cohort_median_dsc": test_cohort_tables.MEDIAN_SCHEMA,
+    "test_cohort_gap_verdicts": test_cohort_tables.GAP_SCHEMA,
 }
+# Defined only when the design names an external test cohort (definitions.py).
+EXTERNAL_ASSETS = ("test_cohort_median_dsc", "test_cohort_gap_verdicts", "test_cohort_dsc_figure")
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -70,7 +76,11 @@ def exported_tables(study: StudyResource) -> dict[str, pl.DataFrame]:
     return {name: exported_table(study, name, schema) for name, schema in EXPORTED_TABLES.items()}
 
 
-@dg.asset(group_name="report", kinds={"html"}, deps=[*FIGURE_ASSETS, *FILE_ASSETS])
+@dg.asset(
+    group_name="report",
+    kinds={"html"},
+    deps=[*FIGURE_ASSETS, *FILE_ASSETS, *(EXTERNAL_ASSETS if STUDY_DESIGN.external_test else ())],
+)
 def study_report(
     context: dg.AssetExecutionContext,
     study: StudyResource,

@@ -3,7 +3,7 @@ figures. Each section is built by one small function of the report's inputs; `OU
 in page order, so a new section is one function and one entry."""
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -17,6 +17,7 @@ from cmrbias_dagster.lib.report.html import Section, software_versions, study_re
 from cmrbias_dagster.lib.report.markdown import study_report_markdown
 from cmrbias_dagster.lib.report.mitigation import mitigation_section
 from cmrbias_dagster.lib.report.repeats import repeats_section
+from cmrbias_dagster.lib.report.test_cohorts import test_cohorts_section
 
 TITLE = "Demographic bias in nnU-Net CMR segmentation"
 
@@ -41,6 +42,9 @@ class ReportTables:
     mitigation_effects: pl.DataFrame
     repeat_summary: pl.DataFrame
     data_versions: pl.DataFrame
+    # Every test cohort side by side (lib/external/tables.py); empty without external cohorts.
+    test_cohort_median_dsc: pl.DataFrame = field(default_factory=pl.DataFrame)
+    test_cohort_gap_verdicts: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,17 @@ def provenance_section(inputs: ReportInputs) -> Section:
     )
 
 
+def external_test_section(inputs: ReportInputs) -> Section | None:
+    """The "External test cohorts" section: the study's own test set (`internal`) and each
+    external cohort side by side; none when the design names no external cohort."""
+    return test_cohorts_section(
+        inputs.design,
+        inputs.tables.test_cohort_median_dsc,
+        inputs.tables.test_cohort_gap_verdicts,
+        inputs.figures.get(figure_names.DSC_BY_TEST_COHORT),
+    )
+
+
 OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     headline_section,
     findings_section,
@@ -278,6 +293,7 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     repeated_draws_section,
     qualitative_section,
     provenance_section,
+    external_test_section,
 )
 
 
