@@ -176,7 +176,7 @@ def external_segmentation_metrics(
             )
         )
     table = pl.concat(parts) if parts else pl.DataFrame(schema=METRICS_SCHEMA)
-    table = table.select(METRICS_SCHEMA).cast(METRICS_SCHEMA)
+    table = table.select(list(METRICS_SCHEMA)).cast(METRICS_SCHEMA)
     medians = table.group_by("test_cohort", "class").agg(median_dsc=pl.col("dice").median())
     return dg.Output(
         table,

@@ -13,11 +13,11 @@ from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.report.external_cohorts import external_cohorts_section
 from cmrbias_dagster.lib.report.html import Section, software_versions, study_report_html
 from cmrbias_dagster.lib.report.markdown import study_report_markdown
 from cmrbias_dagster.lib.report.mitigation import mitigation_section
 from cmrbias_dagster.lib.report.repeats import repeats_section
-from cmrbias_dagster.lib.report.test_cohorts import test_cohorts_section
 
 TITLE = "Demographic bias in nnU-Net CMR segmentation"
 
@@ -269,7 +269,7 @@ def provenance_section(inputs: ReportInputs) -> Section:
 def external_test_section(inputs: ReportInputs) -> Section | None:
     """The "External test cohorts" section: the study's own test set (`internal`) and each
     external cohort side by side; none when the design names no external cohort."""
-    return test_cohorts_section(
+    return external_cohorts_section(
         inputs.design,
         inputs.tables.test_cohort_median_dsc,
         inputs.tables.test_cohort_gap_verdicts,

@@ -19,7 +19,7 @@ GAP_COLUMNS = ("test_cohort", "experiment", "ratio", "median_a", "median_b", "es
 GAP_COLUMNS += ("ci_low", "ci_high", "p_holm", "verdict")
 
 
-def test_cohorts_section(
+def external_cohorts_section(
     design: StudyDesign,
     median_dsc: pl.DataFrame,
     gap_verdicts: pl.DataFrame,
