@@ -46,13 +46,19 @@ def external_subject_scores(metrics: pl.DataFrame) -> pl.DataFrame:
         for (cohort,), part in metrics.group_by("test_cohort", maintain_order=True)
     ]
     scores = pl.concat(parts).filter(pl.col("dsc").is_not_null() & pl.col("dsc").is_not_nan())
-    return scores.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA).sort("test_cohort", "experiment", "ratio")
+    return (
+        scores.select(list(SCORE_SCHEMA))
+        .cast(SCORE_SCHEMA)
+        .sort("test_cohort", "experiment", "ratio")
+    )
 
 
 def scores_by_test_cohort(internal: pl.DataFrame, external: pl.DataFrame) -> pl.DataFrame:
     """The study's subject scores as test cohort `internal`, then every external cohort's."""
     own = internal.with_columns(test_cohort=pl.lit(INTERNAL_COHORT)).select(list(SCORE_SCHEMA))
-    return pl.concat([own.cast(SCORE_SCHEMA), external.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)])
+    return pl.concat(
+        [own.cast(SCORE_SCHEMA), external.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)]
+    )
 
 
 def _cohorts(scores: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
