@@ -17,7 +17,7 @@ from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, write_cohort
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.evaluation.predictions import load_labels
-from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource
+from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
 from tests.test_sunnybrook import SUNNYBROOK
 
@@ -29,10 +29,10 @@ TABLES = ["test_cohort_median_dsc", "test_cohort_gap_verdicts", "test_cohort_gro
 
 @pytest.fixture(scope="module")
 def shifted_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Other people (another seed) from another scanner: one subject per race x sex, twice."""
+    """Other people (another seed) from another scanner: one subject per race x sex."""
     design = load_study_design(DEFAULT_STUDY_FILE)
     block = design.profile("tiny").synthetic_cohort.as_mapping()
-    block["subjects"] = {race: {"female": 2, "male": 2} for race in ("white", "black", "asian")}
+    block["subjects"] = {race: {"female": 1, "male": 1} for race in ("white", "black", "asian")}
     spec = CohortSpec.from_mapping({**block, "scanner": SHIFT}, seed=design.seed + 1)
     return write_cohort(spec, tmp_path_factory.mktemp("shifted") / "synthetic_tiny_shifted")
 
@@ -81,11 +81,11 @@ def external_run(planned_study, evaluated, shifted_cohort, tmp_path_factory):
 def test_both_cohorts_are_imported_with_their_own_attributes(external_run) -> None:
     manifest = external_run[1].output_for_node("external_subject_manifest")
     counts = dict(manifest.group_by("test_cohort").len().iter_rows())
-    assert counts == {"scanner_shift": 12, "sunnybrook": 5}
+    assert counts == {"scanner_shift": 6, "sunnybrook": 5}
     sunnybrook = manifest.filter(pl.col("test_cohort") == "sunnybrook")
     assert sunnybrook["race"].null_count() == 5 and set(sunnybrook["sex"]) == {"male"}
     shifted = manifest.filter(pl.col("test_cohort") == "scanner_shift")
-    assert shifted["spacing_x"].to_list() == pytest.approx([3.5] * 12)
+    assert shifted["spacing_x"].to_list() == pytest.approx([3.5] * 6)
 
 
 def test_external_metrics_are_against_the_external_truth(external_run, planned_study) -> None:
@@ -94,7 +94,7 @@ def test_external_metrics_are_against_the_external_truth(external_run, planned_s
     assert checks["prediction_per_external_case"].passed
     metrics = predicted.output_for_node("external_segmentation_metrics")
     manifest = external_run[1].output_for_node("external_subject_manifest")
-    assert metrics.height == 17 * 2 * 3
+    assert metrics.height == 11 * 2 * 3
     # The true volume of each row is its subject's own label map's, not an internal subject's.
     row = metrics.filter(
         (pl.col("test_cohort") == "sunnybrook")
@@ -129,7 +129,7 @@ def test_the_side_by_side_table_has_every_test_cohort(external_run) -> None:
     overall = median.filter((pl.col("class") == "overall") & (pl.col("group") == "all"))
     assert set(overall["test_cohort"]) == {"internal", "scanner_shift", "sunnybrook"}
     shifted = overall.filter(pl.col("test_cohort") == "scanner_shift").row(0, named=True)
-    assert np.isfinite(shifted["median_dsc"]) and shifted["n"] == 12
+    assert np.isfinite(shifted["median_dsc"]) and shifted["n"] == 6
     sunnybrook = median.filter(pl.col("test_cohort") == "sunnybrook")
     assert set(sunnybrook["group"]) == {"all"}  # no race recorded: no group row
     assert "RVBP" not in set(sunnybrook["class"])
@@ -153,11 +153,19 @@ def test_gaps_are_read_only_where_a_cohort_holds_both_groups(external_run) -> No
 def test_definitions_have_the_external_assets_only_when_the_design_names_one(
     tmp_path, shifted_cohort
 ) -> None:
-    def keys(study_file: Path) -> set[str]:
-        study = StudyResource(study_file=str(study_file), profile="tiny", work_dir=str(tmp_path))
-        defs = build_definitions({"study": study}, 2)
+    def definitions(study_file: Path) -> dg.Definitions:
+        resources = build_resources("tiny", tmp_path, shifted_cohort, study_file, device="cpu")
+        return build_definitions(resources, 2)
+
+    def keys(defs: dg.Definitions) -> set[str]:
         return {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
 
-    with_external = keys(external_design(tmp_path, shifted_cohort))
-    without = keys(DEFAULT_STUDY_FILE)
-    assert {*EXTERNAL, *PARTITIONED, "external_subject_scores", *TABLES} == with_external - without
+    with_external = definitions(external_design(tmp_path, shifted_cohort))
+    without = definitions(DEFAULT_STUDY_FILE)
+    added = {*EXTERNAL, *PARTITIONED, "external_subject_scores", *TABLES, "test_cohort_dsc_figure"}
+    assert keys(with_external) - keys(without) == added
+    assert not keys(without) & added
+    job = with_external.resolve_job_def("partition_job")
+    assert {"external_ensemble_prediction", "external_segmentation_metrics"} <= {
+        key.to_user_string() for key in job.asset_layer.executable_asset_keys
+    }
