@@ -5,6 +5,7 @@ import polars as pl
 
 from cmrbias_dagster.lib.design.external import INTERNAL_COHORT
 from cmrbias_dagster.lib.design.study import StudyDesign
+from cmrbias_dagster.lib.plots.figure_names import DSC_BY_TEST_COHORT
 from cmrbias_dagster.lib.report.html import Section
 
 TEXT = (
@@ -43,5 +44,5 @@ def external_cohorts_section(
         "External test cohorts",
         TEXT.format(cohorts=names, internal=INTERNAL_COHORT),
         tables=tables,
-        figures=[("DSC by ratio per test cohort", figure)] if figure is not None else [],
+        figures=[(DSC_BY_TEST_COHORT, figure)] if figure is not None else [],
     )
