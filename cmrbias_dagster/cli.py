@@ -12,16 +12,32 @@ from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, cohort_is_complete,
 from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, load_synthetic_cohort
 
 
-def cohort_spec_from_study(study_path: Path, profile: str) -> CohortSpec:
-    """The cohort of `profiles.<profile>.synthetic_cohort`, seeded by the design's seed; typed
-    as the code location types it, so a misspelt key fails here too, by name."""
-    settings, seed = load_synthetic_cohort(study_path, profile)
-    return CohortSpec.from_mapping(settings, seed=seed)
+def cohort_spec_from_study(
+    study_path: Path, profile: str, seed: int | None = None, scanner: dict | None = None
+) -> CohortSpec:
+    """The cohort of `profiles.<profile>.synthetic_cohort`, seeded by the design's seed (or
+    `seed`: other people), with `scanner`'s keys over the block's scanner shift; typed as the
+    code location types it, so a misspelt key fails here too, by name."""
+    settings, design_seed = load_synthetic_cohort(study_path, profile)
+    mapping = settings.as_mapping()
+    if scanner:
+        mapping["scanner"] = {**(mapping.get("scanner") or {}), **scanner}
+    return CohortSpec.from_mapping(mapping, seed=design_seed if seed is None else seed)
+
+
+def scanner_options(args: argparse.Namespace) -> dict[str, float]:
+    """The scanner shift given on the command line (the options left out are not shifted)."""
+    given = {
+        "contrast_gamma": args.scanner_gamma,
+        "noise_scale": args.scanner_noise,
+        "pixel_mm": args.scanner_pixel_mm,
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def generate_cohort(args: argparse.Namespace) -> int:
     """Write the profile's synthetic cohort unless an identical complete one is already there."""
-    spec = cohort_spec_from_study(args.study, args.profile)
+    spec = cohort_spec_from_study(args.study, args.profile, args.seed, scanner_options(args))
     out = Path(args.out)
     if cohort_is_complete(out) and not args.force:
         written = json.loads((out / "COHORT.json").read_text())
@@ -48,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     cohort.add_argument("--study", type=Path, default=DEFAULT_STUDY_FILE)
     cohort.add_argument("--force", action="store_true", help="replace a complete cohort")
     cohort.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    shift = cohort.add_argument_group(
+        "scanner shift", "an external test cohort from another scanner (docs/synthetic_cohort.md)"
+    )
+    shift.add_argument("--seed", type=int, help="another seed than the design's: other people")
+    shift.add_argument("--scanner-gamma", type=float, help="contrast: signal ** gamma")
+    shift.add_argument("--scanner-noise", type=float, help="noise SD multiplier")
+    shift.add_argument("--scanner-pixel-mm", type=float, help="in-plane pixel (same field of view)")
     cohort.set_defaults(handler=generate_cohort)
     return parser
 

@@ -8,6 +8,7 @@ import dagster as dg
 from cmrbias_dagster import pool_wait
 from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
+from cmrbias_dagster.assets.external import external_assets
 from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
 from cmrbias_dagster.automation import (
     automate,
@@ -70,6 +71,8 @@ def build_definitions(
             ),
             model_convergence(n_folds),
             *dg.load_assets_from_modules([analysis, figures, report]),
+            # Only a design with `external_test` has them: a study without one is unchanged.
+            *(external_assets(n_folds) if resources["study"].design().external_test else []),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job, analysis_job],

@@ -118,7 +118,8 @@ def inputs_of(tables: report.ReportTables, figures: dict[str, bytes]) -> report.
 def test_the_sections_come_in_the_outlines_order(tables) -> None:
     sections = report.study_report_sections(inputs_of(tables, every_figure()))
     assert [section.heading for section in sections] == HEADINGS
-    assert len(report.OUTLINE) == len(HEADINGS)
+    # Every section but "External test cohorts", which a design without external_test omits.
+    assert len(report.OUTLINE) == len(HEADINGS) + 1
     headline = sections[0].tables[0][1]
     assert headline["experiment"].to_list()[::3] == ["race_black", "race_black_oversampled", "sex"]
     findings = list(sections[1].bullets)
@@ -151,7 +152,9 @@ def test_each_figure_is_shown_under_its_name_from_the_one_table(tables) -> None:
     assert shown == expected
     for section in sections.values():
         assert all(png == figures[name] for name, png in section.figures)
-    assert sorted(name for names in shown.values() for name in names) == sorted(figures)
+    # Every figure but the test cohorts', which a design without external_test does not show.
+    drawn = set(figures) - {figure_names.DSC_BY_TEST_COHORT}
+    assert sorted(name for names in shown.values() for name in names) == sorted(drawn)
 
 
 def test_figures_not_drawn_and_tables_not_exported_are_left_out(tables) -> None:

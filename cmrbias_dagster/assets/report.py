@@ -13,8 +13,10 @@ from cmrbias_dagster.lib.analysis import (
     repeats,
     strategy_effects,
 )
+from cmrbias_dagster.lib.external import tables as test_cohort_tables
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.partitions import STUDY_DESIGN
 from cmrbias_dagster.resources import StudyResource
 
 FIGURE_ASSETS = (
@@ -50,7 +52,11 @@ EXPORTED_TABLES = {
     "boundary_ratio_dependence": boundary.TREND_SCHEMA,
     "confounder_adjusted_gaps": confounders.SCHEMA,
     "calibration_by_group": calibration.SCHEMA,
+    "test_cohort_median_dsc": test_cohort_tables.MEDIAN_SCHEMA,
+    "test_cohort_gap_verdicts": test_cohort_tables.GAP_SCHEMA,
 }
+# Defined only when the design names an external test cohort (definitions.py).
+EXTERNAL_ASSETS = ("test_cohort_median_dsc", "test_cohort_gap_verdicts", "test_cohort_dsc_figure")
 
 
 def data_versions(instance: dg.DagsterInstance) -> pl.DataFrame:
@@ -89,7 +95,11 @@ def exported_tables(study: StudyResource) -> dict[str, pl.DataFrame]:
     return {name: exported_table(study, name, schema) for name, schema in EXPORTED_TABLES.items()}
 
 
-@dg.asset(group_name="report", kinds={"html"}, deps=[*FIGURE_ASSETS, *FILE_ASSETS])
+@dg.asset(
+    group_name="report",
+    kinds={"html"},
+    deps=[*FIGURE_ASSETS, *FILE_ASSETS, *(EXTERNAL_ASSETS if STUDY_DESIGN.external_test else ())],
+)
 def study_report(
     context: dg.AssetExecutionContext,
     study: StudyResource,

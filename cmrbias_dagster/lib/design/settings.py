@@ -130,7 +130,9 @@ class SyntheticCohortSettings(_Block):
     slices: StrictInt
     slice_gap_mm: Number
     effects: dict | None = None
+    # Another scanner's contrast, noise and pixel (lib.cohort.synthetic.ScannerShift).
+    scanner: dict | None = None
 
     def as_mapping(self) -> dict:
-        """The block as written in data/study.yaml (without `effects` when not given)."""
+        """The block as written in data/study.yaml (without `effects`, `scanner` when not given)."""
         return {k: v for k, v in asdict(self).items() if v is not None}

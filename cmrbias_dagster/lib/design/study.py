@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field, StrictInt
 
+from .external import ExternalCohort, parse_external_test
 from .fields import StudyDesignError, Text, design_model, typed
 from .mitigation import EXPERIMENT_KEYS, Mitigation, parse_mitigation
 from .profile import Profile, parse_profile
@@ -107,6 +108,8 @@ class StudyDesign:
     repeats: int = 1
     # A difference whose 95 % CI lies inside +-margin (DSC) is called equivalent (two_level.py).
     equivalence_margin: float = DEFAULT_EQUIVALENCE_MARGIN
+    # Second cohorts the models also segment, never trained on (lib/design/external.py).
+    external_test: tuple[ExternalCohort, ...] = ()
 
     @property
     def experiment_names(self) -> list[str]:
@@ -149,6 +152,7 @@ class _DesignFile:
     # Draws per experiment: every experiment is drawn and trained `repeats` times.
     repeats: Annotated[StrictInt, Field(ge=1)] = 1
     equivalence_margin: Annotated[float, Field(gt=0, lt=1)] = DEFAULT_EQUIVALENCE_MARGIN
+    external_test: Any = None
 
 
 def load_study_design(path: Path = DEFAULT_STUDY_FILE) -> StudyDesign:
@@ -216,6 +220,7 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
         ),
         repeats=top.repeats,
         equivalence_margin=top.equivalence_margin,
+        external_test=parse_external_test(top.external_test, source),
     )
 
 

@@ -11,6 +11,7 @@ COHORT_DISTRIBUTIONS = "cohort_distributions"
 MITIGATION = "mitigation"
 REPEATS = "repeats"
 BOUNDARY_BY_RATIO = "boundary_by_ratio"
+DSC_BY_TEST_COHORT = "dsc_by_test_cohort"
 
 
 def qualitative(experiment: str) -> str:
@@ -36,4 +37,5 @@ def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
         BOUNDARY_BY_RATIO,
         *(qualitative(experiment) for experiment in experiments),
         *(reliability(experiment) for experiment in experiments),
+        DSC_BY_TEST_COHORT,
     )

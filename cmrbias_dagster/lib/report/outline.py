@@ -14,6 +14,7 @@ from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.report.calibration import calibration_section
+from cmrbias_dagster.lib.report.external_cohorts import external_cohorts_section
 from cmrbias_dagster.lib.report.html import Section, software_versions, study_report_html
 from cmrbias_dagster.lib.report.markdown import study_report_markdown
 from cmrbias_dagster.lib.report.mitigation import mitigation_section
@@ -49,6 +50,9 @@ class ReportTables:
     boundary_ratio_dependence: pl.DataFrame = field(default_factory=pl.DataFrame)
     confounder_adjusted_gaps: pl.DataFrame = field(default_factory=pl.DataFrame)
     calibration_by_group: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # Every test cohort side by side (lib/external/tables.py); empty without external cohorts.
+    test_cohort_median_dsc: pl.DataFrame = field(default_factory=pl.DataFrame)
+    test_cohort_gap_verdicts: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,17 @@ def provenance_section(inputs: ReportInputs) -> Section:
     )
 
 
+def external_test_section(inputs: ReportInputs) -> Section | None:
+    """The "External test cohorts" section: the study's own test set (`internal`) and each
+    external cohort side by side; none when the design names no external cohort."""
+    return external_cohorts_section(
+        inputs.design,
+        inputs.tables.test_cohort_median_dsc,
+        inputs.tables.test_cohort_gap_verdicts,
+        inputs.figures.get(figure_names.DSC_BY_TEST_COHORT),
+    )
+
+
 OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     headline_section,
     findings_section,
@@ -372,6 +387,7 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     boundary_section,
     confounder_section,
     calibration_by_group_section,
+    external_test_section,
     qualitative_section,
     provenance_section,
 )

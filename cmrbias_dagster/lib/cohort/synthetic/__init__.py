@@ -8,7 +8,7 @@ from .generate import (
     sample_demographics,
     write_cohort,
 )
-from .spec import GENERATOR_VERSION, CohortSpec
+from .spec import GENERATOR_VERSION, CohortSpec, ScannerShift
 from .subject import PHASES, SyntheticSubject, generate_subject, voxel_affine
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "PHASES",
     "SUBJECT_FILES",
     "CohortSpec",
+    "ScannerShift",
     "GroupEffects",
     "SyntheticSubject",
     "cohort_is_complete",

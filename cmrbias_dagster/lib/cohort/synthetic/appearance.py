@@ -9,6 +9,7 @@ from scipy.ndimage import gaussian_filter
 
 from .anatomy import HeartFields
 from .effects import GroupEffects
+from .spec import NO_SHIFT, ScannerShift
 
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -157,10 +158,18 @@ def render_heart(
     return image
 
 
-def acquire(image: np.ndarray, style: SubjectStyle, rng: np.random.Generator) -> np.ndarray:
-    """Texture, coil bias, slight blur, Rician noise; scaled to ~0..1000 and stored as int16."""
+def acquire(
+    image: np.ndarray,
+    style: SubjectStyle,
+    rng: np.random.Generator,
+    scanner: ScannerShift = NO_SHIFT,
+) -> np.ndarray:
+    """Texture, coil bias, slight blur, the scanner's contrast, Rician noise (its SD times the
+    scanner's `noise_scale`); scaled to ~0..1000 and stored as int16."""
     signal = gaussian_filter(image * style.texture, (0.5, 0.5, 0))
-    noise_sd = np.float32(style.noise_sd)
+    if scanner.contrast_gamma != 1.0:
+        signal = np.power(np.maximum(signal, 0.0), scanner.contrast_gamma)
+    noise_sd = np.float32(style.noise_sd * scanner.noise_scale)
     real = rng.standard_normal(signal.shape, dtype=np.float32) * noise_sd
     imaginary = rng.standard_normal(signal.shape, dtype=np.float32) * noise_sd
     noisy = np.hypot(signal + real, imaginary)

@@ -12,6 +12,39 @@ from .effects import GroupEffects, effects_from_mapping
 
 GENERATOR_VERSION = "2"
 MIN_FIELD_OF_VIEW_MM = 120.0  # the largest hearts span ~110 mm across LV and RV
+SCANNER_KEYS = ("contrast_gamma", "noise_scale", "pixel_mm")
+
+
+@dataclass(frozen=True)
+class ScannerShift:
+    """Another scanner's images of the same kind of people (docs/synthetic_cohort.md): the
+    normalised signal raised to `contrast_gamma` before the noise, the noise SD times
+    `noise_scale`, and an in-plane pixel of `pixel_mm` (None: the profile's) on a matrix that
+    keeps the field of view. The identity shift leaves every voxel as it was."""
+
+    contrast_gamma: float = 1.0
+    noise_scale: float = 1.0
+    pixel_mm: float | None = None
+
+    @property
+    def is_identity(self) -> bool:
+        return self == NO_SHIFT
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping | None) -> ScannerShift:
+        """From the `scanner` block; ValueError names the bad key."""
+        if mapping is None:
+            return cls()
+        if not isinstance(mapping, Mapping) or set(mapping) - set(SCANNER_KEYS):
+            raise ValueError(f"synthetic_cohort.scanner must map some of {SCANNER_KEYS} to numbers")
+        values = {key: mapping[key] for key in SCANNER_KEYS if mapping.get(key) is not None}
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"synthetic_cohort.scanner.{key}={value!r}: need a number > 0")
+        return cls(**{key: float(value) for key, value in values.items()})
+
+
+NO_SHIFT = ScannerShift()
 
 
 @dataclass(frozen=True)
@@ -25,6 +58,7 @@ class CohortSpec:
     slice_gap_mm: float
     seed: int
     effects: dict[str, GroupEffects]
+    scanner: ScannerShift = NO_SHIFT
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | SyntheticCohortSettings, seed: int) -> CohortSpec:
@@ -44,14 +78,20 @@ class CohortSpec:
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                     raise ValueError(f"synthetic_cohort.subjects.{race}.{sex}={n!r} is not a count")
             counts[race] = {sex: int(by_sex.get(sex, 0)) for sex in SEXES}
+        scanner = ScannerShift.from_mapping(mapping.get("scanner"))
+        matrix = _number(mapping, "matrix", int, 16)
+        pixel_mm = _number(mapping, "pixel_mm", float, 0.1)
+        if scanner.pixel_mm is not None:  # the same field of view on the other scanner's grid
+            matrix, pixel_mm = round(matrix * pixel_mm / scanner.pixel_mm), scanner.pixel_mm
         spec = cls(
             subjects=counts,
-            matrix=_number(mapping, "matrix", int, 16),
-            pixel_mm=_number(mapping, "pixel_mm", float, 0.1),
+            matrix=matrix,
+            pixel_mm=pixel_mm,
             slices=_number(mapping, "slices", int, 1),
             slice_gap_mm=_number(mapping, "slice_gap_mm", float, 0.1),
             seed=int(seed),
             effects=effects_from_mapping(mapping.get("effects"), tuple(counts)),
+            scanner=scanner,
         )
         if spec.matrix * spec.pixel_mm < MIN_FIELD_OF_VIEW_MM:
             raise ValueError(
@@ -64,6 +104,8 @@ class CohortSpec:
         """JSON-ready description written to COHORT.json."""
         fields = asdict(self)
         fields["effects"] = {race: asdict(e) for race, e in self.effects.items()}
+        if self.scanner.is_identity:  # cohorts without a shift keep their COHORT.json
+            del fields["scanner"]
         return {"generator_version": GENERATOR_VERSION, **fields}
 
 

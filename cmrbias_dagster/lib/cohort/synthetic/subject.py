@@ -77,7 +77,7 @@ def generate_subject(row: Mapping, spec: CohortSpec) -> SyntheticSubject:
         labels[phase][box] = labels_from_fields(fields)
         image = background.copy()
         image[box] = render_heart(background[box], fields, effects, style, spec.pixel_mm)
-        images[phase] = acquire(image, style, rng)
+        images[phase] = acquire(image, style, rng, spec.scanner)
     return SyntheticSubject(subject_id, images, labels, voxel_affine(spec))
 
 
