@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from cmrbias_dagster import pool_wait
-from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
+from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, probes, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
 from cmrbias_dagster.automation import (
@@ -49,8 +49,9 @@ partition_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=dg.AssetSelection.groups("analysis", "figures", "report"),
-    description="Tables, statistics, figures and the study report over every evaluated partition.",
+    selection=dg.AssetSelection.groups("analysis", "figures", "report", "probes"),
+    description="Tables, statistics, figures, attribute probes and the study report over every "
+    "evaluated partition.",
 )
 
 
@@ -70,6 +71,7 @@ def build_definitions(
             ),
             model_convergence(n_folds),
             *dg.load_assets_from_modules([analysis, figures, report]),
+            *dg.load_assets_from_modules([probes]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job, analysis_job],

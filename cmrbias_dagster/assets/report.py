@@ -8,6 +8,7 @@ from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import mitigation, repeats, strategy_effects
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.probes import attribute_probes
 from cmrbias_dagster.resources import StudyResource
 
 FIGURE_ASSETS = (
@@ -26,11 +27,14 @@ FILE_ASSETS = (
     "mitigation_figure",
     "repeat_summary",
     "repeat_figure",
+    "attribute_probes",
+    "probe_saliency",
 )
 EXPORTED_TABLES = {
     "mitigation_comparison": mitigation.SCHEMA,
     "mitigation_effects": strategy_effects.SCHEMA,
     "repeat_summary": repeats.SCHEMA,
+    "attribute_probes": attribute_probes.SCHEMA,
 }
 
 

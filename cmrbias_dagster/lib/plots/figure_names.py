@@ -10,6 +10,7 @@ FAIRNESS = "fairness"
 COHORT_DISTRIBUTIONS = "cohort_distributions"
 MITIGATION = "mitigation"
 REPEATS = "repeats"
+PROBE_SALIENCY = "probe_saliency"
 
 
 def qualitative(experiment: str) -> str:
@@ -28,4 +29,5 @@ def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
         MITIGATION,
         REPEATS,
         *(qualitative(experiment) for experiment in experiments),
+        PROBE_SALIENCY,
     )

@@ -1,7 +1,9 @@
 """Where the image probe looks: Grad-CAM maps of held-out slices, their mean per group, and the
 share of their mass outside the (dilated) heart."""
 
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,3 +71,33 @@ def group_saliency(
             )
         )
     return result
+
+
+def saliency_bytes(groups: list[GroupSaliency]) -> bytes:
+    """The groups' maps as one .npz file's bytes (`read_saliency` reads them back)."""
+    buffer = io.BytesIO()
+    arrays = {}
+    for index, group in enumerate(groups):
+        arrays |= {
+            f"group_{index}": np.array(group.group),
+            f"saliency_{index}": group.saliency,
+            f"heart_{index}": group.heart,
+            f"slices_{index}": np.array(group.slices),
+        }
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_saliency(path: Path) -> list[GroupSaliency]:
+    """The groups' maps stored by `saliency_bytes` in `path`."""
+    with np.load(path) as stored:
+        count = sum(1 for key in stored.files if key.startswith("group_"))
+        return [
+            GroupSaliency(
+                str(stored[f"group_{index}"]),
+                stored[f"saliency_{index}"],
+                stored[f"heart_{index}"],
+                int(stored[f"slices_{index}"]),
+            )
+            for index in range(count)
+        ]

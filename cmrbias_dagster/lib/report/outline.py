@@ -3,7 +3,7 @@ figures. Each section is built by one small function of the report's inputs; `OU
 in page order, so a new section is one function and one entry."""
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -41,6 +41,8 @@ class ReportTables:
     mitigation_effects: pl.DataFrame
     repeat_summary: pl.DataFrame
     data_versions: pl.DataFrame
+    # Empty while the probes have not been exported (or are off in the profile).
+    attribute_probes: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,28 @@ def qualitative_section(inputs: ReportInputs) -> Section:
     return Section("Qualitative", figures=inputs.figures_named(*names))
 
 
+PROBES_TEXT = (
+    "Can a classifier tell each experiment's groups apart (Lee et al. 2024)? Balanced accuracy "
+    "and AUC with 95 % bootstrap CIs over the test subjects, out of fold (folds grouped by "
+    "subject), from the images, the ground-truth masks and the encoder features of the models "
+    "trained at the given ratio; `detected`: the AUC's CI lies above 0.5. The saliency is the "
+    "image probe's held-out Grad-CAM per group, the outline the groups' mean heart "
+    "(docs/probes.md)."
+)
+
+
+def attribute_probes_section(inputs: ReportInputs) -> Section | None:
+    """The attribute probes' table and saliency figure; none before the probes are exported."""
+    if inputs.tables.attribute_probes.is_empty():
+        return None
+    return Section(
+        "Attribute probes",
+        PROBES_TEXT,
+        tables=[("", inputs.tables.attribute_probes)],
+        figures=inputs.figures_named(figure_names.PROBE_SALIENCY),
+    )
+
+
 def provenance_section(inputs: ReportInputs) -> Section:
     """The software versions and the data versions the report was built from."""
     return Section(
@@ -278,6 +302,7 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     repeated_draws_section,
     qualitative_section,
     provenance_section,
+    attribute_probes_section,
 )
 
 
