@@ -10,6 +10,7 @@ import pytest
 
 from cmrbias_dagster.assets import probes
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.probes.attribute_probes import SCHEMA, feature_probe
 from cmrbias_dagster.lib.probes.encoder_features import subject_encoder_features
 from cmrbias_dagster.lib.report.outline import attribute_probes_section
@@ -58,13 +59,16 @@ def test_probe_table_figure_and_report_section(probed, planned_study):
     study = planned_study.resources["study"]
     exported = pl.read_csv(study.tables_folder() / "attribute_probes.csv", schema=SCHEMA)
     assert exported.equals(table)
-    figure = study.figure_file("probe_saliency")
+    figure = study.figure_file(figure_names.PROBE_SALIENCY)
     assert figure.read_bytes().startswith(b"\x89PNG")
     inputs = SimpleNamespace(
         tables=SimpleNamespace(attribute_probes=table),
         figures_named=lambda *names: [(name, figure.read_bytes()) for name in names],
     )
     section = attribute_probes_section(inputs)
-    assert section.heading == "Attribute probes" and section.figures[0][0] == "probe_saliency"
+    assert (
+        section.heading == "Attribute probes"
+        and section.figures[0][0] == figure_names.PROBE_SALIENCY
+    )
     inputs.tables.attribute_probes = table.clear()
     assert attribute_probes_section(inputs) is None

@@ -49,6 +49,7 @@ HEADINGS = [
     "Repeated draws",
     "Qualitative",
     "Provenance",
+    "Attribute probes",
 ]
 ASSETS = Path(report_assets.__file__).parent
 
@@ -76,6 +77,7 @@ def tables() -> report.ReportTables:
         mitigation_effects=strategy_effects.strategy_effect_table(scores, DESIGN, margin),
         repeat_summary=repeats.repeat_summary(scores, gap_verdicts, DESIGN),
         data_versions=pl.DataFrame(schema=["asset", "partition", "data_version"]),
+        attribute_probes=pl.DataFrame({"experiment": ["sex"], "probe": ["images"], "auc": [0.6]}),
     )
 
 
@@ -117,6 +119,7 @@ def test_each_figure_is_shown_under_its_name_from_the_one_table(tables) -> None:
         "Bias mitigation": [figure_names.MITIGATION],
         "Repeated draws": [figure_names.REPEATS],
         "Qualitative": [figure_names.qualitative(e) for e in DESIGN.experiment_names],
+        "Attribute probes": [figure_names.PROBE_SALIENCY],
     }
     shown = {h: [name for name, _ in s.figures] for h, s in sections.items() if s.figures}
     assert shown == expected
@@ -130,11 +133,14 @@ def test_figures_not_drawn_and_tables_not_exported_are_left_out(tables) -> None:
         tables,
         mitigation_comparison=tables.mitigation_comparison.clear(),
         repeat_summary=tables.repeat_summary.clear(),
+        attribute_probes=tables.attribute_probes.clear(),
     )
     drawn = {figure_names.FAIRNESS: b"png"}
     sections = report.study_report_sections(inputs_of(unexported, drawn))
     headings = [section.heading for section in sections]
-    assert headings == [h for h in HEADINGS if h not in ("Bias mitigation", "Repeated draws")]
+    assert headings == [
+        h for h in HEADINGS if h not in ("Bias mitigation", "Repeated draws", "Attribute probes")
+    ]
     assert [name for s in sections for name, _ in s.figures] == [figure_names.FAIRNESS]
 
 

@@ -10,7 +10,7 @@ FAIRNESS = "fairness"
 COHORT_DISTRIBUTIONS = "cohort_distributions"
 MITIGATION = "mitigation"
 REPEATS = "repeats"
-PROBE_SALIENCY = "probe_saliency"
+PROBE_SALIENCY = "attribute_probe_saliency"
 
 
 def qualitative(experiment: str) -> str:
