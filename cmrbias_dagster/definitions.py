@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from cmrbias_dagster import pool_wait
-from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, report, splits
+from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, probes, report, splits
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.external import external_assets
 from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
@@ -50,8 +50,9 @@ partition_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=dg.AssetSelection.groups("analysis", "figures", "report"),
-    description="Tables, statistics, figures and the study report over every evaluated partition.",
+    selection=dg.AssetSelection.groups("analysis", "figures", "report", "probes"),
+    description="Tables, statistics, figures, attribute probes and the study report over every "
+    "evaluated partition.",
 )
 
 
@@ -73,6 +74,7 @@ def build_definitions(
             *dg.load_assets_from_modules([analysis, figures, report]),
             # Only a design with `external_test` has them: a study without one is unchanged.
             *(external_assets(n_folds) if resources["study"].design().external_test else []),
+            *dg.load_assets_from_modules([probes]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort]),
         jobs=[observe_cohort_job, cohort_job, experiment_job, partition_job, analysis_job],

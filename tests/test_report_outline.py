@@ -54,6 +54,7 @@ HEADINGS = [
     "Boundary metrics (HD95, ASSD)",
     "Confounders: gaps adjusted for age and BMI",
     "Calibration and uncertainty",
+    "Attribute probes",
     "Qualitative",
     "Provenance",
 ]
@@ -101,6 +102,7 @@ def tables() -> report.ReportTables:
         boundary_ratio_dependence=boundary.boundary_ratio_dependence(distances, DESIGN),
         confounder_adjusted_gaps=confounders.confounder_adjusted_gaps(scores, manifest, DESIGN),
         calibration_by_group=calibration.calibration_by_group(toy_cases(), order, DESIGN.seed, 50),
+        attribute_probes=pl.DataFrame({"experiment": ["sex"], "probe": ["images"], "auc": [0.6]}),
     )
 
 
@@ -147,6 +149,7 @@ def test_each_figure_is_shown_under_its_name_from_the_one_table(tables) -> None:
             figure_names.reliability(e) for e in DESIGN.experiment_names
         ],
         "Qualitative": [figure_names.qualitative(e) for e in DESIGN.experiment_names],
+        "Attribute probes": [figure_names.PROBE_SALIENCY],
     }
     shown = {h: [name for name, _ in s.figures] for h, s in sections.items() if s.figures}
     assert shown == expected
@@ -163,11 +166,17 @@ def test_figures_not_drawn_and_tables_not_exported_are_left_out(tables) -> None:
         mitigation_comparison=tables.mitigation_comparison.clear(),
         repeat_summary=tables.repeat_summary.clear(),
         calibration_by_group=tables.calibration_by_group.clear(),
+        attribute_probes=tables.attribute_probes.clear(),
     )
     drawn = {figure_names.FAIRNESS: b"png"}
     sections = report.study_report_sections(inputs_of(unexported, drawn))
     headings = [section.heading for section in sections]
-    left_out = ("Bias mitigation", "Repeated draws", "Calibration and uncertainty")
+    left_out = (
+        "Bias mitigation",
+        "Repeated draws",
+        "Calibration and uncertainty",
+        "Attribute probes",
+    )
     assert headings == [h for h in HEADINGS if h not in left_out]
     assert [name for s in sections for name, _ in s.figures] == [figure_names.FAIRNESS]
 

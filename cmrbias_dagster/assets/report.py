@@ -16,6 +16,7 @@ from cmrbias_dagster.lib.analysis import (
 from cmrbias_dagster.lib.external import tables as test_cohort_tables
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.probes import attribute_probes
 from cmrbias_dagster.partitions import STUDY_DESIGN
 from cmrbias_dagster.resources import StudyResource
 
@@ -42,6 +43,8 @@ FILE_ASSETS = (
     "confounder_adjusted_gaps",
     "calibration_by_group",
     "reliability_figure",
+    "attribute_probes",
+    "probe_saliency",
 )
 EXPORTED_TABLES = {
     "mitigation_comparison": mitigation.SCHEMA,
@@ -54,6 +57,7 @@ EXPORTED_TABLES = {
     "calibration_by_group": calibration.SCHEMA,
     "test_cohort_median_dsc": test_cohort_tables.MEDIAN_SCHEMA,
     "test_cohort_gap_verdicts": test_cohort_tables.GAP_SCHEMA,
+    "attribute_probes": attribute_probes.SCHEMA,
 }
 # Defined only when the design names an external test cohort (definitions.py).
 EXTERNAL_ASSETS = ("test_cohort_median_dsc", "test_cohort_gap_verdicts", "test_cohort_dsc_figure")

@@ -10,6 +10,7 @@ from .settings import (
     ConvergenceSettings,
     PlanEdits,
     PredictionSettings,
+    ProbeSettings,
     SyntheticCohortSettings,
     TrainingSettings,
 )
@@ -46,6 +47,7 @@ class Profile:
     training: Annotated[TrainingSettings, EMPTY_IF_NONE] = TrainingSettings()
     convergence: Annotated[ConvergenceSettings, EMPTY_IF_NONE] = ConvergenceSettings()
     prediction: Annotated[PredictionSettings, EMPTY_IF_NONE] = PredictionSettings()
+    probes: Annotated[ProbeSettings, EMPTY_IF_NONE] = ProbeSettings()
     # None: the profile has no synthetic cohort (bring your own data).
     synthetic_cohort: SyntheticCohortSettings | None = field(default=None, hash=False)
 

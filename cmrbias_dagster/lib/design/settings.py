@@ -136,3 +136,33 @@ class SyntheticCohortSettings(_Block):
     def as_mapping(self) -> dict:
         """The block as written in data/study.yaml (without `effects`, `scanner` when not given)."""
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+Ratios = Annotated[
+    tuple[Annotated[StrictInt, Field(ge=0, le=100)], ...],
+    Field(description="must list ratios in [0, 100]"),
+]
+
+
+@design_model
+class ProbeSettings(_Block):
+    """The attribute probes (lib.probes, docs/probes.md): can a classifier tell an experiment's two
+    groups apart from the images, the ground-truth masks or a trained model's encoder features?
+    Slices are resampled to `image_size`; a small CNN trains `epochs` epochs per cross-validation
+    fold (`folds`, grouped by subject); CIs come from `resamples` bootstrap draws of subjects; the
+    encoder features are read from fold 0 of the experiment's models at `encoder_ratios`."""
+
+    block = "probes"
+    enabled: StrictBool = True
+    image_size: Annotated[StrictInt, Field(ge=16, description="must be an integer >= 16")] = 64
+    epochs: Epochs = 4
+    batch_size: Epochs = 64
+    channels: PositiveInts = (8, 16, 32)
+    learning_rate: Annotated[StrictFloat, Field(gt=0, lt=1, description="must lie in (0, 1)")] = (
+        3e-3
+    )
+    folds: Annotated[StrictInt, Field(ge=2, description="must be an integer >= 2")] = 5
+    resamples: Epochs = 1000
+    encoder_ratios: Ratios = (0, 100)
+    # One torch thread: the probes' small convolutions run slower on two threads of a busy CPU.
+    threads: Threads = 1

@@ -12,6 +12,7 @@ MITIGATION = "mitigation"
 REPEATS = "repeats"
 BOUNDARY_BY_RATIO = "boundary_by_ratio"
 DSC_BY_TEST_COHORT = "dsc_by_test_cohort"
+PROBE_SALIENCY = "attribute_probe_saliency"
 
 
 def qualitative(experiment: str) -> str:
@@ -38,4 +39,5 @@ def all_figures(experiments: Sequence[str]) -> tuple[str, ...]:
         *(qualitative(experiment) for experiment in experiments),
         *(reliability(experiment) for experiment in experiments),
         DSC_BY_TEST_COHORT,
+        PROBE_SALIENCY,
     )

@@ -53,6 +53,8 @@ class ReportTables:
     # Every test cohort side by side (lib/external/tables.py); empty without external cohorts.
     test_cohort_median_dsc: pl.DataFrame = field(default_factory=pl.DataFrame)
     test_cohort_gap_verdicts: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # Empty while the probes have not been exported (or are off in the profile).
+    attribute_probes: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,28 @@ def qualitative_section(inputs: ReportInputs) -> Section:
     return Section("Qualitative", figures=inputs.figures_named(*names))
 
 
+PROBES_TEXT = (
+    "Can a classifier tell each experiment's groups apart (Lee et al. 2024)? Balanced accuracy "
+    "and AUC with 95 % bootstrap CIs over the test subjects, out of fold (folds grouped by "
+    "subject), from the images, the ground-truth masks and the encoder features of the models "
+    "trained at the given ratio; `detected`: the AUC's CI lies above 0.5. The saliency is the "
+    "image probe's held-out Grad-CAM per group, the outline the groups' mean heart "
+    "(docs/probes.md)."
+)
+
+
+def attribute_probes_section(inputs: ReportInputs) -> Section | None:
+    """The attribute probes' table and saliency figure; none before the probes are exported."""
+    if inputs.tables.attribute_probes.is_empty():
+        return None
+    return Section(
+        "Attribute probes",
+        PROBES_TEXT,
+        tables=[("", inputs.tables.attribute_probes)],
+        figures=inputs.figures_named(figure_names.PROBE_SALIENCY),
+    )
+
+
 def provenance_section(inputs: ReportInputs) -> Section:
     """The software versions and the data versions the report was built from."""
     return Section(
@@ -388,6 +412,7 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     confounder_section,
     calibration_by_group_section,
     external_test_section,
+    attribute_probes_section,
     qualitative_section,
     provenance_section,
 )
