@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import bench.network_configurations as this  # picklable by name in the fresh process
 from bench.throughput_data import DATASET, DATASET_ID, build_partition
 from cmrbias_dagster.lib.design.settings import NetworkSettings, TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
@@ -100,7 +101,7 @@ def main() -> None:
             )
             settings = replace(quick.training, network=network, seed=0)
             figures[name] = run_in_fresh_process(
-                seconds_per_iteration, env, settings, args.iterations, args.warmup
+                this.seconds_per_iteration, env, settings, args.iterations, args.warmup
             )
             print(name, figures[name], flush=True)
         baseline = figures["2d default"]["s/iteration"]

@@ -17,7 +17,7 @@ import torch
 import yaml
 from PIL import Image
 
-from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
@@ -97,7 +97,8 @@ def test_each_epoch_reaches_the_event_log_while_the_fold_trains(planned_study, t
 def fold_folder_of(planned_study, fold: int) -> Path:
     study: StudyResource = planned_study.resources["study"]
 
-    return fold_folder(study.nnunet_environment(), DATASET, fold, TINY_TRAINER)
+    trainer = trainer_folder(study.training_settings())
+    return fold_folder(study.nnunet_environment(), DATASET, fold, trainer)
 
 
 def test_unchanged_fold_is_not_retrained(planned_study, trained) -> None:
