@@ -213,6 +213,7 @@ def test_each_network_trains_and_predicts_through_nnunet(tiny_dataset, network) 
         iterations_per_epoch=2,
         val_iterations_per_epoch=1,
         final_validation=False,
+        cpu_bf16=True,  # channels-last of the configuration's rank, on a CPU with native bf16
     )
     result = run_in_fresh_process(train_fold, env, partition.dataset, 0, settings, "cpu")
     folder = fold_folder(env, partition.dataset, 0, trainer_folder(settings))
