@@ -26,6 +26,7 @@ from bench.throughput_data import DATASET, build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.training import train_fold
 
@@ -87,7 +88,7 @@ def step_times(env: NnunetEnvironment, repeats: int) -> dict[str, float]:
 def trained(env: NnunetEnvironment, settings: TrainingSettings) -> dict[str, float]:
     """Train fold 0 through the pipeline's path; its s/iteration and validation Dice."""
     result = run_in_fresh_process(train_fold, env, DATASET, 0, settings, "cpu")
-    epochs = [end - start for start, end in zip(*epoch_timestamps(env), strict=False)][1:]
+    epochs = [end - start for start, end in zip(*epoch_timestamps(env, settings), strict=False)][1:]
     return {
         "s/iteration": statistics.median(epochs) / settings.iterations_per_epoch,
         "fold seconds": result.seconds,
@@ -97,10 +98,12 @@ def trained(env: NnunetEnvironment, settings: TrainingSettings) -> dict[str, flo
     }
 
 
-def epoch_timestamps(env: NnunetEnvironment) -> tuple[list[float], list[float]]:
+def epoch_timestamps(
+    env: NnunetEnvironment, settings: TrainingSettings
+) -> tuple[list[float], list[float]]:
     import torch
 
-    folder = env.results / DATASET / "nnUNetTrainer__nnUNetPlans__2d" / "fold_0"
+    folder = fold_folder(env, DATASET, 0, trainer_folder(settings))
     logging = torch.load(folder / "checkpoint_final.pth", weights_only=False)["logging"]
     return logging["epoch_start_timestamps"], logging["epoch_end_timestamps"]
 

@@ -27,6 +27,7 @@ from cmrbias_dagster.lib.design.settings import PlanEdits, TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.nnunet.convergence import fold_verdict
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
+from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder
 from cmrbias_dagster.lib.nnunet.inference import predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess
@@ -136,6 +137,7 @@ def main() -> None:
                 root / f"predictions_{fold}",
                 quick.prediction,
                 args.device,
+                trainer_folder(settings),
             )
             for fold in range(args.repeats)
         ]

@@ -34,7 +34,7 @@ from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.device_leases import lease_gpu, visible_gpus
-from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.training import train_fold
 
@@ -79,15 +79,17 @@ def iterations_per_second(fold_dir: Path, iterations: int) -> float:
 
 
 def raw_nnunet(env: NnunetEnvironment, settings: TrainingSettings, device: str) -> float:
-    """The stock nnUNetTrainer on fold 0, in its own process, no pipeline code."""
-    shutil.rmtree(fold_folder(env, DATASET, 0), ignore_errors=True)
+    """The stock nnUNetTrainer on fold 0, in its own process, no pipeline code (in nnU-Net's own
+    folder, the stock recipe's)."""
+    folder = fold_folder(env, DATASET, 0, trainer_folder(TrainingSettings()))
+    shutil.rmtree(folder, ignore_errors=True)
     schedule = (settings.epochs, settings.iterations_per_epoch, settings.val_iterations_per_epoch)
     command = [sys.executable, "-c", RAW_TRAINING, str(env.preprocessed / DATASET), "0", device]
     environment = {**os.environ, **env.variables()}
     if settings.augmentation_workers is not None:  # as train_fold sets it for the pipeline
         environment["nnUNet_n_proc_DA"] = str(settings.augmentation_workers)
     subprocess.run([*command, *map(str, schedule)], env=environment, check=True)
-    return iterations_per_second(fold_folder(env, DATASET, 0), settings.iterations_per_epoch)
+    return iterations_per_second(folder, settings.iterations_per_epoch)
 
 
 def in_pipeline(
@@ -100,14 +102,15 @@ def in_pipeline(
 ) -> float:
     """The fold-checkpoint asset's path (TrainingResource.run without Dagster): lease a device
     slot, train in a fresh process."""
-    shutil.rmtree(fold_folder(env, DATASET, fold), ignore_errors=True)
+    folder = fold_folder(env, DATASET, fold, trainer_folder(settings))
+    shutil.rmtree(folder, ignore_errors=True)
     gpus = visible_gpus() if device == "cuda" else ["cpu"]
     with lease_gpu(lock, gpus, packing) as slot:
         environment = slot.environment() if device == "cuda" else None
         run_in_fresh_process(
             train_fold, env, DATASET, fold, settings, device, environment=environment
         )
-    return iterations_per_second(fold_folder(env, DATASET, fold), settings.iterations_per_epoch)
+    return iterations_per_second(folder, settings.iterations_per_epoch)
 
 
 def packed(

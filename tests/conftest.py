@@ -7,6 +7,7 @@ import pytest
 
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, write_cohort
 from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 
 
@@ -52,6 +53,8 @@ def planned_study(tiny_cohort: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 PLANNED_PARTITION = "race_black|25"
+# The trainer folder of the tiny profile's models (its recipe's: nnUNetTrainerCmrbias_3x2__...).
+TINY_TRAINER = trainer_folder(load_study_design(DEFAULT_STUDY_FILE).profile("tiny").training)
 
 
 class PlannedStudy(NamedTuple):

@@ -8,7 +8,6 @@ import numpy as np
 
 from cmrbias_dagster.lib.design.settings import PredictionSettings
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.fold_records import TRAINER_FOLDER
 
 
 def fold_probabilities(
@@ -17,8 +16,10 @@ def fold_probabilities(
     folds: list[int],
     image: Path,
     settings: PredictionSettings,
+    trainer: str,
 ) -> list[np.ndarray]:
-    """Per fold, the (classes, *image shape) probabilities in the image's own geometry."""
+    """Per fold, the (classes, *image shape) probabilities in the image's own geometry, from the
+    models in the trainer folder `trainer`."""
     env.activate()
     import torch
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
@@ -34,7 +35,7 @@ def fold_probabilities(
             device=torch.device("cpu"),
             allow_tqdm=False,
         )
-        model = env.results / dataset / TRAINER_FOLDER
+        model = env.results / dataset / trainer
         predictor.initialize_from_trained_model_folder(str(model), use_folds=(fold,))
         _, fold_probability = predictor.predict_single_npy_array(data, properties, None, None, True)
         probabilities.append(np.asarray(fold_probability, dtype=np.float32))

@@ -19,6 +19,7 @@ def predict_all_but_last(
     out_dir: Path,
     settings: PredictionSettings,
     device: str,
+    trainer: str = "",
     routes: Mapping[str, Path] | None = None,
 ) -> list[CasePrediction]:
     """Claims a perfect prediction of every case, as if the first file had been lost after

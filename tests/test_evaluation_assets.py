@@ -61,6 +61,7 @@ def test_the_ensemble_averages_the_folds_softmax_probabilities(planned_study, ev
     single-array prediction; and it is not simply one fold's."""
     from cmrbias_dagster.lib.evaluation.calibration import case_calibration, read_calibration
     from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
+    from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder
     from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
     from tests.fold_probabilities import fold_probabilities
 
@@ -79,6 +80,7 @@ def test_the_ensemble_averages_the_folds_softmax_probabilities(planned_study, ev
             [0, 1],
             root / subject / f"sa_{phase}.nii.gz",
             study.settings().prediction,
+            trainer_folder(partition.training),
         )
         averaged = np.argmax((folds[0] + folds[1]) / 2, axis=0).astype(np.uint8)
         expected = keep_largest_component(averaged)

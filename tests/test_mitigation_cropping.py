@@ -32,6 +32,7 @@ from cmrbias_dagster.lib.nnunet.mitigation.cropping import (
     paste_into,
     write_cropped_dataset,
 )
+from tests.conftest import TINY_TRAINER
 from tests.variant_designs import BASELINE, CROPPED
 from tests.variant_designs import CROP_MARGIN_MM as MARGIN_MM
 
@@ -154,8 +155,9 @@ def test_the_localiser_is_the_baselines_training_and_the_second_stage_trains_on_
     assert fold["localiser_trained_by"] == baseline and fold["localiser_retrained"] is False
     assert fold["cropped_retrained"] is True and fold["cropped_trained_by"] == ""
     trees = model_environments(cascade.env, Mitigation("cropping", crop_margin_mm=MARGIN_MM))
-    localiser, cropped = stored_models(trees, cascade.dataset, [0])
-    assert localiser.stamp == read_result(fold_folder(cascade.env, baseline, 0) / RESULT_FILE).stamp
+    localiser, cropped = stored_models(trees, cascade.dataset, [0], TINY_TRAINER)
+    baseline_fold = fold_folder(cascade.env, baseline, 0, TINY_TRAINER)
+    assert localiser.stamp == read_result(baseline_fold / RESULT_FILE).stamp
     assert (localiser.mitigation, cropped.mitigation) == ("none", "cropping")
     assert cropped.stamp != localiser.stamp and cropped.epochs_run == localiser.epochs_run
     plans = json.loads((Path(cropped.checkpoint).parents[1] / "plans.json").read_text())
@@ -172,9 +174,9 @@ def both_stages_and_the_localiser(
 ) -> list[CasePrediction]:
     """In one fresh process: the cascade's predictions into out/cascade, and the localiser's
     own (fold 0 of the partition's own models) into out/localiser."""
-    predict_ensemble(env, dataset, [0], cases, out / "localiser", settings, "cpu")
+    predict_ensemble(env, dataset, [0], cases, out / "localiser", settings, "cpu", TINY_TRAINER)
     return predict_cropped_ensemble(
-        env, dataset, [0], cases, out / "cascade", settings, "cpu", margin_mm=MARGIN_MM
+        env, dataset, [0], cases, out / "cascade", settings, "cpu", TINY_TRAINER, MARGIN_MM
     )
 
 

@@ -18,6 +18,7 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     RESULT_FILE,
     RunConditions,
     fold_folder,
+    trainer_folder,
     training_stamp,
 )
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, mitigation_stamp
@@ -47,7 +48,10 @@ def test_the_mitigated_fold_trains_with_its_strategy_not_as_the_baselines_twin(m
     assert folds[VARIANT]["retrained"] is True
     assert folds[VARIANT]["trained_by"] == ""
     assert folds[VARIANT]["data_version"] != folds[BASELINE]["data_version"]
-    stored = fold_folder(study.nnunet_environment(), study.partition(VARIANT).dataset, 0)
+    variant = study.partition(VARIANT)
+    stored = fold_folder(
+        study.nnunet_environment(), variant.dataset, 0, trainer_folder(variant.training)
+    )
     assert json.loads((stored / RESULT_FILE).read_text())["mitigation"] == "oversampling"
 
 

@@ -20,9 +20,9 @@ from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, subject_cases
 from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
     RESULT_FILE,
-    TRAINER_FOLDER,
     fold_folder,
     read_result,
+    trainer_folder,
 )
 from cmrbias_dagster.lib.nnunet.inference import models_of_cases, predict_ensemble
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
@@ -42,7 +42,7 @@ from cmrbias_dagster.lib.nnunet.mitigation.routing import (
 )
 from cmrbias_dagster.lib.nnunet.training import PROTECTED_MODELS
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
-from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
+from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION, TINY_TRAINER
 
 DATASET = "Dataset511_race_black_25"
 GROUPS = {"a_ED": "black", "a_ES": "black", "b_ED": "white", "b_ES": "white", "c_ED": "white"}
@@ -79,11 +79,11 @@ def test_subjects_go_to_their_groups_model_or_the_only_one(tmp_path: Path) -> No
     env = NnunetEnvironment(tmp_path / "raw", tmp_path / "pre", tmp_path / "results")
     for group, folds in (("black", [0]), ("white", [0, 1])):
         for fold in folds:
-            folder = fold_folder(group_environment(env, group), "D", fold)
+            folder = fold_folder(group_environment(env, group), "D", fold, TINY_TRAINER)
             folder.mkdir(parents=True)
             (folder / FINAL_CHECKPOINT).touch()
-    models = trained_group_models(env, "D", ["black", "white"], [0, 1])
-    assert models == {"white": tmp_path / "results/protected_models/white/D" / TRAINER_FOLDER}
+    models = trained_group_models(env, "D", ["black", "white"], [0, 1], TINY_TRAINER)
+    assert models == {"white": tmp_path / "results/protected_models/white/D" / TINY_TRAINER}
     routing = route_test_subjects({"s1": "black", "s2": "white"}, models)
     assert routing.subjects == {"s1": "white", "s2": "white"} and routing.fallback == ["s1"]
     assert routing.cases == {f"s{i}_{p}": models["white"] for i in (1, 2) for p in ("ED", "ES")}
@@ -128,6 +128,7 @@ def tiny(planned_study, tiny_cohort: Path, tmp_path_factory: pytest.TempPathFact
         resources=resources,
         study=study,
         env=study.nnunet_environment(),
+        trainer=trainer_folder(study.training_settings()),  # the two-epoch recipe's folder
         groups=case_groups(split.filter(experiment="race_black", ratio=25)),
         test_set=test_set.filter(experiment="race_black"),
         manifest=manifest,
@@ -154,7 +155,7 @@ def test_a_protected_fold_trains_one_model_per_group_on_its_cases(tiny, protecte
     train = read_splits(tiny.env, DATASET)[0]["train"]
     stamps = {}
     for group in ("black", "white"):
-        folder = fold_folder(group_environment(tiny.env, group), DATASET, 0)
+        folder = fold_folder(group_environment(tiny.env, group), DATASET, 0, tiny.trainer)
         result = read_result(folder / RESULT_FILE)
         assert metadata[f"{group}_checkpoint"] == result.checkpoint
         assert result.checkpoint == str(folder / FINAL_CHECKPOINT)
@@ -171,13 +172,16 @@ def test_a_protected_fold_trains_one_model_per_group_on_its_cases(tiny, protecte
 def test_the_convergence_records_count_each_groups_model(tiny, protected_fold) -> None:
     """`model_convergence` reads the stored models of a partition: its own (whatever other tests
     trained there), then, given the experiment's groups, each group's protected model."""
-    own = stored_models([tiny.env], DATASET, [0])
-    assert own == [r for r in [stored_fold_result(fold_folder(tiny.env, DATASET, 0))] if r]
+    own = stored_models([tiny.env], DATASET, [0], tiny.trainer)
+    stored = stored_fold_result(fold_folder(tiny.env, DATASET, 0, tiny.trainer))
+    assert own == [r for r in [stored] if r]
     trees = model_environments(tiny.env, PROTECTED_MODELS, ("black", "white"))
-    models = stored_models(trees, DATASET, [0])
+    models = stored_models(trees, DATASET, [0], tiny.trainer)
     assert models[: len(own)] == own
     assert [result.stamp for result in models[len(own) :]] == [
-        read_result(fold_folder(group_environment(tiny.env, g), DATASET, 0) / RESULT_FILE).stamp
+        read_result(
+            fold_folder(group_environment(tiny.env, g), DATASET, 0, tiny.trainer) / RESULT_FILE
+        ).stamp
         for g in ("black", "white")
     ]
 
@@ -190,7 +194,7 @@ def test_each_test_subject_is_segmented_by_its_groups_model(
     one group, where that group's model segments everyone."""
     subjects = tiny.test_set.group_by("group", maintain_order=True).head(1)
     subject_groups = dict(subjects.select("subject_id", "group").iter_rows())
-    models = trained_group_models(tiny.env, DATASET, ["black", "white"], [0])
+    models = trained_group_models(tiny.env, DATASET, ["black", "white"], [0], tiny.trainer)
     assert sorted(models) == ["black", "white"]
     partition = tiny.study.partition(PLANNED_PARTITION)
     asset_routing = protected_routing(tiny.study, partition, subjects, n_folds=1)
@@ -210,7 +214,7 @@ def test_each_test_subject_is_segmented_by_its_groups_model(
     prediction = tiny.study.settings().prediction
     routes = {case.case_id: routings[name].cases[case.case_id.split("-")[1]] for name, case in runs}
     run_in_fresh_process(
-        partial(predict_ensemble, routes=routes),
+        partial(predict_ensemble, trainer=tiny.trainer, routes=routes),
         *(tiny.env, DATASET, [0], [case for _, case in runs], tmp_path, prediction, "cpu"),
     )
 

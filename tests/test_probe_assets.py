@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from cmrbias_dagster.assets import probes
-from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.probes.attribute_probes import SCHEMA, feature_probe
 from cmrbias_dagster.lib.probes.encoder_features import subject_encoder_features
@@ -32,7 +32,9 @@ def probed(planned_study, trained_study):
 
 def test_encoder_features_of_the_trained_model(tiny_cohort, planned_study, trained_study):
     study = planned_study.resources["study"]
-    folder = fold_folder(study.nnunet_environment(), study.partition(PLANNED_PARTITION).dataset, 0)
+    partition = study.partition(PLANNED_PARTITION)
+    trainer = trainer_folder(partition.training)
+    folder = fold_folder(study.nnunet_environment(), partition.dataset, 0, trainer)
     subjects = planned_study.result.output_for_node("training_split").sort("subject_id")
     files = [
         tuple(tiny_cohort / subject / name for name in PHASE_FILES)

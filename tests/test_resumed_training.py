@@ -18,6 +18,7 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     RECIPE_FILE,
     RunConditions,
     fold_folder,
+    trainer_folder,
     training_stamp,
 )
 from cmrbias_dagster.lib.nnunet.isolation import FreshProcessError, run_in_fresh_process
@@ -60,7 +61,8 @@ def test_a_resumed_fold_ends_with_the_uninterrupted_folds_weights(fold_inputs) -
         run_in_fresh_process(
             train_fold, interrupted, dataset, 0, settings, "cpu", partial(stop_after_epoch, 2)
         )
-    assert (fold_folder(interrupted, dataset, 0) / "checkpoint_latest.pth").is_file()
+    folder = fold_folder(interrupted, dataset, 0, trainer_folder(settings))
+    assert (folder / "checkpoint_latest.pth").is_file()
     resumed = run_in_fresh_process(train_fold, interrupted, dataset, 0, settings, "cpu")
     assert (whole.start_epoch, resumed.start_epoch) == (0, 2)
     assert resumed.stamp == whole.stamp

@@ -17,11 +17,11 @@ import torch
 import yaml
 from PIL import Image
 
-from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.training import train_fold
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
-from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
+from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION, TINY_TRAINER
 
 DATASET = "Dataset511_race_black_25"
 
@@ -97,7 +97,8 @@ def test_each_epoch_reaches_the_event_log_while_the_fold_trains(planned_study, t
 def fold_folder_of(planned_study, fold: int) -> Path:
     study: StudyResource = planned_study.resources["study"]
 
-    return fold_folder(study.nnunet_environment(), DATASET, fold)
+    trainer = trainer_folder(study.training_settings())
+    return fold_folder(study.nnunet_environment(), DATASET, fold, trainer)
 
 
 def test_unchanged_fold_is_not_retrained(planned_study, trained) -> None:
@@ -213,9 +214,12 @@ def test_a_partition_that_drew_the_same_training_set_reuses_the_training(planned
     assert adopted.metadata["retrained"].value is False
     assert adopted.tags["dagster/data_version"] == trained.tags["dagster/data_version"]
     env = study.nnunet_environment()
-    checkpoints = [fold_folder(env, p.dataset, 0) / "checkpoint_final.pth" for p in (first, second)]
+    checkpoints = [
+        fold_folder(env, p.dataset, 0, TINY_TRAINER) / "checkpoint_final.pth"
+        for p in (first, second)
+    ]
     assert checkpoints[0].stat().st_ino == checkpoints[1].stat().st_ino
-    plans = (fold_folder(env, second.dataset, 0).parent / "plans.json").read_text()
+    plans = (fold_folder(env, second.dataset, 0, TINY_TRAINER).parent / "plans.json").read_text()
     assert second.dataset in plans
 
 

@@ -86,7 +86,8 @@ def nnunet_dataset(
 def nnunet_plans(
     context: dg.AssetExecutionContext, cv_folds: pl.DataFrame, study: StudyResource
 ) -> dg.MaterializeResult:
-    """nnU-Net's fingerprint, 2d plan (with the profile's edits) and preprocessed data, plus the
+    """nnU-Net's fingerprint, plan of the partition's network (2d unless the profile or experiment
+    chooses another; with the profile's edits) and preprocessed data, plus the
     grouped folds as splits_final.json; with cropping, the same for the cropped dataset."""
     partition = study.partition(context.partition_key)
     env = study.nnunet_environment()
@@ -99,6 +100,7 @@ def nnunet_plans(
             tree,
             study.settings().nnunet,
             nnunet_splits(cv_folds),
+            network=partition.training.network,
         )
         for tree in trees
     ]

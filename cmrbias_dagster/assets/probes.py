@@ -8,7 +8,7 @@ import polars as pl
 from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.design.settings import ProbeSettings
 from cmrbias_dagster.lib.design.study import Experiment
-from cmrbias_dagster.lib.nnunet.fold_records import fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.outputs import export_table, markdown_table, write_atomically
 from cmrbias_dagster.lib.plots import figure_names, figure_png
@@ -49,7 +49,8 @@ def encoder_rows(
     rows, missing = [], []
     for ratio in settings.encoder_ratios:
         partition = study.partition(partition_key(experiment.name, ratio))
-        folder = fold_folder(study.nnunet_environment(), partition.dataset, ENCODER_FOLD)
+        trainer = trainer_folder(partition.training)
+        folder = fold_folder(study.nnunet_environment(), partition.dataset, ENCODER_FOLD, trainer)
         if not (folder / "checkpoint_final.pth").is_file():
             missing.append(partition.key)
             continue

@@ -19,6 +19,7 @@ from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_models
 from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
+from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, model_environments
 from cmrbias_dagster.lib.nnunet.training import train_fold, train_group_models
 from cmrbias_dagster.lib.outputs import export_table, markdown_table
@@ -133,7 +134,10 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
             (partition.experiment.name, partition.ratio, result)
             for partition in study.partitions()
             for result in stored_models(
-                model_trees(study, partition), partition.dataset, range(n_folds)
+                model_trees(study, partition),
+                partition.dataset,
+                range(n_folds),
+                trainer_folder(partition.training),
             )
         ]
         table = convergence_table(stored, study.settings().convergence)

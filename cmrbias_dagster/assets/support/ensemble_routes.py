@@ -10,6 +10,7 @@ import polars as pl
 
 from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.nnunet.cropping_cascade import cascade_summary, predict_cropped_ensemble
+from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder
 from cmrbias_dagster.lib.nnunet.inference import CasePrediction, predict_ensemble
 from cmrbias_dagster.lib.nnunet.mitigation.routing import (
     GroupRouting,
@@ -24,11 +25,13 @@ def ensemble_predictor(
 ) -> tuple[Callable[..., list[CasePrediction]], GroupRouting | None]:
     """The prediction function for the partition's experiment (called as `predict_ensemble`
     is), and the routing to protected models where there is one."""
-    mitigation = partition.experiment.mitigation
+    mitigation, trainer = partition.experiment.mitigation, trainer_folder(partition.training)
     if mitigation.uses("cropping"):
-        return partial(predict_cropped_ensemble, margin_mm=mitigation.crop_margin_mm), None
+        margin = mitigation.crop_margin_mm
+        return partial(predict_cropped_ensemble, trainer=trainer, margin_mm=margin), None
     routing = protected_routing(study, partition, test_set, n_folds)
-    return partial(predict_ensemble, routes=routing.cases if routing else None), routing
+    routes = routing.cases if routing else None
+    return partial(predict_ensemble, trainer=trainer, routes=routes), routing
 
 
 def protected_routing(
@@ -40,7 +43,10 @@ def protected_routing(
     if experiment.mitigation.strategy != "protected_models":
         return None
     env = study.nnunet_environment()
-    models = trained_group_models(env, partition.dataset, experiment.groups, range(n_folds))
+    trainer = trainer_folder(partition.training)
+    models = trained_group_models(
+        env, partition.dataset, experiment.groups, range(n_folds), trainer
+    )
     return route_test_subjects(dict(test_set.select("subject_id", "group").iter_rows()), models)
 
 

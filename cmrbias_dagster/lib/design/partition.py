@@ -97,12 +97,15 @@ def seeded_training(
 ) -> TrainingSettings:
     """The profile's training block, seeded from the design unless the profile sets a seed; for
     repeat r > 1 of an experiment (`experiment` named), that seed plus the repeat's step (the
-    design's `draw_seed`)."""
+    design's `draw_seed`); with the experiment's network when it chooses one, else the
+    profile's."""
     training = profile.training
     seed = design.seed if training.seed is None else training.seed
-    if experiment is not None:
-        seed += design.draw_seed(experiment) - design.seed
-    return replace(training, seed=seed)
+    if experiment is None:
+        return replace(training, seed=seed)
+    seed += design.draw_seed(experiment) - design.seed
+    network = design.experiment(experiment).network or training.network
+    return replace(training, seed=seed, network=network)
 
 
 def study_partition(design: StudyDesign, profile: Profile, key: str) -> StudyPartition:

@@ -1,6 +1,6 @@
 """One profile of the study design: sizes, folds and its typed settings blocks."""
 
-from dataclasses import field
+from dataclasses import field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, StrictInt
@@ -8,11 +8,13 @@ from pydantic import Field, PlainValidator, StrictInt
 from .fields import EMPTY_IF_NONE, PositiveInt, StudyDesignError, design_model, typed
 from .settings import (
     ConvergenceSettings,
+    NetworkSettings,
     PlanEdits,
     PredictionSettings,
     ProbeSettings,
     SyntheticCohortSettings,
     TrainingSettings,
+    check_plan_edits,
 )
 
 
@@ -44,6 +46,8 @@ class Profile:
     # `auto`: from this machine's cores and memory (parallelism.resolve_parallel_runs).
     parallel_runs: RunsOrAuto = 1
     nnunet: Annotated[PlanEdits, EMPTY_IF_NONE] = PlanEdits()
+    # nnU-Net's configuration and planner of every model (an experiment may choose its own).
+    network: Annotated[NetworkSettings, EMPTY_IF_NONE] = NetworkSettings()
     training: Annotated[TrainingSettings, EMPTY_IF_NONE] = TrainingSettings()
     convergence: Annotated[ConvergenceSettings, EMPTY_IF_NONE] = ConvergenceSettings()
     prediction: Annotated[PredictionSettings, EMPTY_IF_NONE] = PredictionSettings()
@@ -59,6 +63,13 @@ class Profile:
                 f"field 'trained_folds' must be between 1 and 'folds' ({self.folds}), "
                 f"got {self.trained_folds}"
             )
+        if not self.training.network.is_default:
+            raise ValueError(
+                "block 'training' must not hold 'network'; write it as the profile's block "
+                "'network' (or an experiment's field 'network')"
+            )
+        check_plan_edits(self.nnunet, self.network, "block 'network'")
+        object.__setattr__(self, "training", replace(self.training, network=self.network))
 
 
 def parse_profile(

@@ -26,6 +26,17 @@ Share = Annotated[StrictFloat, Field(ge=0, description="must be >= 0")]
 PositiveInts = Annotated[
     tuple[PositiveInt, ...] | None, Field(min_length=1, description="must list positive integers")
 ]
+# nnU-Net's configurations and planners a design may choose (docs/study.md, "The network").
+Configuration = Literal["2d", "3d_fullres"]
+Planner = Literal["default", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL"]
+CONFIGURATIONS: tuple[str, ...] = Configuration.__args__
+PLANNERS: tuple[str, ...] = Planner.__args__
+# The plans file (and trainer-folder part) each planner writes: nnU-Net's own names.
+PLANS_IDENTIFIERS = {
+    "default": "nnUNetPlans",
+    "nnUNetPlannerResEncM": "nnUNetResEncUNetMPlans",
+    "nnUNetPlannerResEncL": "nnUNetResEncUNetLPlans",
+}
 
 
 class _Block:
@@ -38,6 +49,33 @@ class _Block:
         """From the profile's block in data/study.yaml; unknown keys and bad values are an error
         naming the block and the key."""
         return typed(cls, mapping, f"block {cls.block!r}", f"{cls.block} setting")
+
+
+@design_model
+class NetworkSettings(_Block):
+    """Which nnU-Net network a model is: its configuration and its planner (the default U-Net,
+    or a residual-encoder preset); the defaults are the paper's (2d, default planner)."""
+
+    block = "network"
+    configuration: Annotated[
+        Configuration, Field(description=f"must be one of {CONFIGURATIONS}")
+    ] = "2d"
+    planner: Annotated[Planner, Field(description=f"must be one of {PLANNERS}")] = "default"
+
+    @property
+    def plans_identifier(self) -> str:
+        """nnU-Net's name of the plans this planner writes (nnUNetPlans, nnUNetResEncUNetMPlans)."""
+        return PLANS_IDENTIFIERS[self.planner]
+
+    @property
+    def planner_class(self) -> str:
+        """nnU-Net's class name of the planner (`ExperimentPlanner` for the default)."""
+        return "ExperimentPlanner" if self.planner == "default" else self.planner
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is nnU-Net's default 2d network, the one every model was before."""
+        return self == NetworkSettings()
 
 
 @design_model
@@ -70,6 +108,9 @@ class TrainingSettings(_Block):
     # Seeds Python's, NumPy's and torch's generators (plus the fold number) before the trainer is
     # built; the fold assets set it to the design's seed. None: unseeded.
     seed: Workers = None
+    # The network trained: set from the profile's `network` block or the experiment's (never in
+    # the `training` block; seeded_training puts it here so every training step sees it).
+    network: NetworkSettings = NetworkSettings()
 
     def fingerprint(self) -> str:
         """A hash of the settings that change what is trained (not of how many processes and
@@ -77,6 +118,8 @@ class TrainingSettings(_Block):
         relevant = {k: v for k, v in asdict(self).items() if k not in NOT_FINGERPRINTED}
         if self.augmentation == "default":  # trainings from before the setting keep their stamps
             del relevant["augmentation"]
+        if self.network.is_default:  # nor do trainings of the network every model was before
+            del relevant["network"]
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -103,6 +146,17 @@ class PlanEdits(_Block):
     )
     features_per_stage: PositiveInts = None
     patch_size: PositiveInts = None
+
+
+def check_plan_edits(edits: PlanEdits, network: NetworkSettings, where: str) -> None:
+    """Refuse plan edits that cannot fit the network's configuration (a 2-axis patch for a 3d
+    network, a 3-axis one for 2d); ValueError naming `where`, the configuration and the edit."""
+    axes = 3 if network.configuration.startswith("3d") else 2
+    if edits.patch_size is not None and len(edits.patch_size) != axes:
+        raise ValueError(
+            f"{where}: configuration {network.configuration!r} needs a patch_size of {axes} axes "
+            f"in block 'nnunet', got {list(edits.patch_size)}"
+        )
 
 
 @design_model

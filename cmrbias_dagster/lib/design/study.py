@@ -15,13 +15,15 @@ from .external import ExternalCohort, parse_external_test
 from .fields import StudyDesignError, Text, design_model, typed
 from .mitigation import EXPERIMENT_KEYS, Mitigation, parse_mitigation
 from .profile import Profile, parse_profile
-from .settings import SyntheticCohortSettings
+from .settings import NetworkSettings, SyntheticCohortSettings, check_plan_edits
 
 # The design a code location, the CLI and the benchmarks read unless told another file.
 DEFAULT_STUDY_FILE = Path(__file__).resolve().parents[3] / "data" / "study.yaml"
 # Experiment names become Dagster partition keys; multi-partition keys are joined with "|".
 _EXPERIMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COMPARISON_KEYS = ("attribute", "groups", "held_attribute", "held_values")
+# An experiment's own network (a block like a profile's `network`), beside its mitigation keys.
+_NETWORK_KEY = "network"
 # Repeat r > 1 of an experiment draws and trains with the design seed + 1000 x (r - 1); training
 # adds the fold (0..9) to its seed, so the repeats' seeds never meet.
 REPEAT_SEED_STEP = 1000
@@ -61,6 +63,8 @@ class Experiment:
     mitigation: Mitigation = Mitigation()
     # The experiment this one is a training variant of (same comparison, same training sets).
     varies: Text | None = None
+    # nnU-Net's configuration and planner of this experiment's models; None: the profile's.
+    network: NetworkSettings | None = None
     # Repeated draws: repeat 1 keeps the file's name, repeat r > 1 is `<base>_r<r>`; `base` is
     # the file's name (empty here means this experiment's own name).
     repeat: StrictInt = 1
@@ -210,14 +214,16 @@ def parse_study_design(mapping: Mapping[str, Any], source: str = "study design")
     _check_variants(parsed, source)
     # Sizes must suit the strictest experiment: one with a held attribute halves every group.
     per_group = 2 if any(experiment.held_attribute for experiment in parsed) else 1
+    profiles = tuple(
+        parse_profile(name, raw, top.ratios, per_group, source)
+        for name, raw in top.profiles.items()
+    )
+    _check_networks(parsed, profiles, source)
     return StudyDesign(
         seed=top.seed,
         ratios=top.ratios,
         experiments=repeat_experiments(parsed, top.repeats, source),
-        profiles=tuple(
-            parse_profile(name, raw, top.ratios, per_group, source)
-            for name, raw in top.profiles.items()
-        ),
+        profiles=profiles,
         repeats=top.repeats,
         equivalence_margin=top.equivalence_margin,
         external_test=parse_external_test(top.external_test, source),
@@ -260,12 +266,40 @@ def _experiment(name: Any, raw: Any, source: str) -> Experiment:
     if not isinstance(raw, Mapping):
         raise StudyDesignError(f"{where}: expected a mapping, got {type(raw).__name__}")
     # A misspelt `mitigation` must not quietly train an unmitigated twin.
-    unknown = sorted(set(raw) - {*_COMPARISON_KEYS, *EXPERIMENT_KEYS})
+    unknown = sorted(set(raw) - {*_COMPARISON_KEYS, *EXPERIMENT_KEYS, _NETWORK_KEY})
     if unknown:
-        known = ", ".join((*_COMPARISON_KEYS, *EXPERIMENT_KEYS))
+        known = ", ".join((*_COMPARISON_KEYS, *EXPERIMENT_KEYS, _NETWORK_KEY))
         raise StudyDesignError(f"{where}: unknown field(s) {unknown}; known: {known}")
     comparison = {key: raw[key] for key in (*_COMPARISON_KEYS, "varies") if key in raw}
-    return typed(Experiment, comparison, where, name=name, mitigation=parse_mitigation(raw, where))
+    network = None
+    if raw.get(_NETWORK_KEY) is not None:
+        network = typed(NetworkSettings, raw[_NETWORK_KEY], f"{where}: block 'network'", "key")
+    return typed(
+        Experiment,
+        comparison,
+        where,
+        name=name,
+        mitigation=parse_mitigation(raw, where),
+        network=network,
+    )
+
+
+def _check_networks(
+    experiments: tuple[Experiment, ...], profiles: tuple[Profile, ...], source: str
+) -> None:
+    """Every profile's plan edits fit the network each experiment chooses."""
+    for experiment in experiments:
+        if experiment.network is None:
+            continue
+        for profile in profiles:
+            where = (
+                f"{source}: experiment {experiment.name!r}: field 'network' "
+                f"(profile {profile.name!r})"
+            )
+            try:
+                check_plan_edits(profile.nnunet, experiment.network, where)
+            except ValueError as error:
+                raise StudyDesignError(str(error)) from None
 
 
 def _check_variants(experiments: tuple[Experiment, ...], source: str) -> None:
@@ -291,8 +325,9 @@ def _check_variants(experiments: tuple[Experiment, ...], source: str) -> None:
                 f"{where}: {experiment.varies!r} compares other groups (differs in "
                 f"{', '.join(differing)}); a variant keeps the comparison and changes the training"
             )
-        if base.mitigation == experiment.mitigation:
+        if base.mitigation == experiment.mitigation and base.network == experiment.network:
             raise StudyDesignError(
                 f"{where}: {experiment.varies!r} already trains with mitigation "
-                f"{experiment.mitigation.label!r}; a variant must change it"
+                f"{experiment.mitigation.label!r} and the same network; a variant must change "
+                "one of them"
             )

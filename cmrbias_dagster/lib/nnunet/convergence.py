@@ -114,15 +114,16 @@ def stored_fold_result(folder: Path) -> FoldResult | None:
 
 
 def stored_models(
-    trees: Sequence[NnunetEnvironment], dataset: str, folds: Iterable[int]
+    trees: Sequence[NnunetEnvironment], dataset: str, folds: Iterable[int], trainer: str
 ) -> list[FoldResult]:
-    """The finished models of `folds` of a partition stored in each of `trees`, tree by tree."""
+    """The finished models of `folds` of a partition stored in each of `trees`, tree by tree, in
+    the trainer folder `trainer` (fold_records.trainer_folder)."""
     folds = list(folds)
     return [
         result
         for tree in trees
         for fold in folds
-        if (result := stored_fold_result(fold_folder(tree, dataset, fold))) is not None
+        if (result := stored_fold_result(fold_folder(tree, dataset, fold, trainer))) is not None
     ]
 
 

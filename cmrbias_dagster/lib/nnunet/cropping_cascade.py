@@ -23,7 +23,7 @@ from cmrbias_dagster.lib.evaluation.calibration import (
 from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.epoch_reports import EpochListener
-from cmrbias_dagster.lib.nnunet.fold_records import TRAINER_FOLDER, FoldResult
+from cmrbias_dagster.lib.nnunet.fold_records import FoldResult
 from cmrbias_dagster.lib.nnunet.inference import (
     CasePrediction,
     averaged_probabilities,
@@ -81,13 +81,15 @@ def predict_cropped_ensemble(
     out_dir: Path,
     settings: PredictionSettings,
     device: str,
+    trainer: str,
     margin_mm: float,
 ) -> list[CasePrediction]:
     """Write `<case_id>.nii.gz` for every case into `out_dir` (replaced as a whole at the end):
     each stage a softmax-averaged ensemble of `folds`, the largest component per class kept after
     each; a case where the first stage finds no heart is segmented in its whole image. The
     calibration records are of the second stage's probabilities pasted into the whole image,
-    background certain outside the box."""
+    background certain outside the box. Both stages' models are in the trainer folder `trainer`
+    (fold_records.trainer_folder)."""
     env.activate()
     import torch
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
@@ -95,7 +97,7 @@ def predict_cropped_ensemble(
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     localiser, cropped = (
-        load_predictor(tree.results / dataset / TRAINER_FOLDER, folds, settings, device)
+        load_predictor(tree.results / dataset / trainer, folds, settings, device)
         for tree in (env, cropped_environment(env))
     )
     staging = staging_folder(out_dir)

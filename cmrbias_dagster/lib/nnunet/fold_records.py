@@ -14,7 +14,9 @@ from pathlib import Path
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 
-TRAINER_FOLDER = "nnUNetTrainer__nnUNetPlans__2d"
+STOCK_TRAINER = "nnUNetTrainer"
+# Where nnU-Net's stock folder name held every model before recipes named their folders.
+LEGACY_TRAINER_FOLDER = "nnUNetTrainer__nnUNetPlans__2d"
 STAMP_FILE = "cmrbias_stamp.txt"
 RESULT_FILE = "cmrbias_result.json"
 RECIPE_FILE = "cmrbias_recipe.json"
@@ -62,9 +64,64 @@ class RunConditions:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def fold_folder(env: NnunetEnvironment, dataset: str, fold: int) -> Path:
-    """Where nnU-Net writes one fold's checkpoints, logs and validation."""
-    return env.results / dataset / TRAINER_FOLDER / f"fold_{fold}"
+def recipe_tag(settings: TrainingSettings) -> str:
+    """How the settings' recipe departs from the stock one (nnU-Net's SGD at 0.01, the paper's
+    500 x 250 schedule, fp32 on a CPU, nnU-Net's augmentation), as a readable folder-name part:
+    e.g. `96x25_adamw0.01_cpubf16`; "" for the stock recipe."""
+    stock = TrainingSettings()
+    parts = []
+    schedule = (settings.epochs, settings.iterations_per_epoch)
+    if schedule != (stock.epochs, stock.iterations_per_epoch):
+        parts.append(f"{schedule[0]}x{schedule[1]}")
+    rate = 0.01 if settings.initial_lr is None else settings.initial_lr
+    if settings.optimizer != stock.optimizer or rate != 0.01:
+        parts.append(f"{settings.optimizer}{rate:g}")
+    if settings.cpu_bf16:
+        parts.append("cpubf16")
+    if settings.augmentation != stock.augmentation:
+        parts.append(settings.augmentation.replace("_", ""))
+    return "_".join(parts)
+
+
+def trainer_folder(settings: TrainingSettings) -> str:
+    """The trainer folder of the settings' models, `<trainer>__<plans>__<configuration>` as
+    nnU-Net names them: `nnUNetTrainer` for the stock recipe, `nnUNetTrainerCmrbias_<tag>`
+    (recipe_tag) otherwise, so that a folder's name never claims nnU-Net's own recipe for
+    another; the plans and configuration those of the settings' network."""
+    tag = recipe_tag(settings)
+    trainer = f"{STOCK_TRAINER}Cmrbias_{tag}" if tag else STOCK_TRAINER
+    network = settings.network
+    return f"{trainer}__{network.plans_identifier}__{network.configuration}"
+
+
+def fold_folder(env: NnunetEnvironment, dataset: str, fold: int, trainer: str) -> Path:
+    """Where nnU-Net writes one fold's checkpoints, logs and validation, in the trainer folder
+    `trainer` (trainer_folder)."""
+    return env.results / dataset / trainer / f"fold_{fold}"
+
+
+def move_legacy_fold(
+    env: NnunetEnvironment, dataset: str, fold: int, trainer: str, stamp: str
+) -> bool:
+    """Move a fold trained under the old stock folder name (LEGACY_TRAINER_FOLDER) into its
+    recipe's folder `trainer`, once, when its stamp is this training's (the same settings, data
+    and conditions: nothing else could have written it); with the plans and dataset.json the
+    predictor reads. The old folder goes when no fold is left in it. True when moved."""
+    legacy = env.results / dataset / LEGACY_TRAINER_FOLDER
+    source, target = legacy / f"fold_{fold}", fold_folder(env, dataset, fold, trainer)
+    stamp_file = source / STAMP_FILE
+    if trainer == LEGACY_TRAINER_FOLDER or target.exists() or not stamp_file.is_file():
+        return False
+    if stamp_file.read_text() != stamp:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("plans.json", "dataset.json"):
+        if (legacy / name).is_file() and not (target.parent / name).is_file():
+            shutil.copyfile(legacy / name, target.parent / name)
+    source.rename(target)
+    if not any(legacy.glob("fold_*")):
+        shutil.rmtree(legacy)
+    return True
 
 
 def training_stamp(
@@ -83,8 +140,10 @@ def training_stamp(
     digest.update(conditions.fingerprint().encode())
     if mitigation:  # only then: unmitigated trainings keep the stamps they had before mitigation
         digest.update(mitigation.encode())
+    if not settings.network.is_default:  # the configuration trained, besides the plans
+        digest.update(json.dumps(asdict(settings.network), sort_keys=True).encode())
     preprocessed = env.preprocessed / dataset
-    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    plans = json.loads((preprocessed / plans_file_name(settings)).read_text())
     plans.pop("dataset_name", None)  # the partition's name: identical trainings share a stamp
     digest.update(json.dumps(plans, sort_keys=True).encode())
     digest.update((preprocessed / "splits_final.json").read_bytes())
@@ -92,6 +151,11 @@ def training_stamp(
         for path in sorted((env.raw / dataset / folder).iterdir()):
             digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def plans_file_name(settings: TrainingSettings) -> str:
+    """The plans file, in a preprocessed dataset, of the settings' network's planner."""
+    return f"{settings.network.plans_identifier}.json"
 
 
 def completed_result(folder: Path, stamp: str) -> FoldResult | None:
@@ -141,7 +205,9 @@ def training_recipe(
     `initial_lr` is the rate the trainer uses (nnU-Net's 0.01 when the settings give none), the
     seed the one the fold's generators start from (the settings' plus the fold; None: unseeded)."""
     return {
-        "trainer": "nnUNetTrainer",
+        "trainer": STOCK_TRAINER,
+        "trainer_folder": trainer_folder(settings),
+        "network": asdict(settings.network),
         "optimizer": settings.optimizer,
         "initial_lr": initial_lr,
         "precision": conditions.precision,
@@ -175,19 +241,23 @@ def training_lock(env: NnunetEnvironment, stamp: str) -> Iterator[None]:
         yield
 
 
-def trained_twin(env: NnunetEnvironment, dataset: str, fold: int, stamp: str) -> Path | None:
+def trained_twin(
+    env: NnunetEnvironment, dataset: str, fold: int, trainer: str, stamp: str
+) -> Path | None:
     """Another partition's fold folder holding a finished training with this stamp, if any."""
-    own = fold_folder(env, dataset, fold)
-    for folder in sorted(env.results.glob(f"Dataset*/{TRAINER_FOLDER}/fold_{fold}")):
+    own = fold_folder(env, dataset, fold, trainer)
+    for folder in sorted(env.results.glob(f"Dataset*/{trainer}/fold_{fold}")):
         if folder != own and completed_result(folder, stamp) is not None:
             return folder
     return None
 
 
-def adopt_twin(env: NnunetEnvironment, dataset: str, fold: int, twin: Path) -> FoldResult:
+def adopt_twin(
+    env: NnunetEnvironment, dataset: str, fold: int, settings: TrainingSettings, twin: Path
+) -> FoldResult:
     """This fold as the twin's training: its final checkpoint (hard-linked where possible), curve
     and result, and this dataset's plans and dataset.json beside them for the predictor."""
-    folder = fold_folder(env, dataset, fold)
+    folder = fold_folder(env, dataset, fold, trainer_folder(settings))
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     stored = read_result(twin / RESULT_FILE)
@@ -195,7 +265,7 @@ def adopt_twin(env: NnunetEnvironment, dataset: str, fold: int, twin: Path) -> F
     if stored.recipe:
         store_recipe(folder, stored.recipe)
     preprocessed = env.preprocessed / dataset
-    shutil.copyfile(preprocessed / "nnUNetPlans.json", folder.parent / "plans.json")
+    shutil.copyfile(preprocessed / plans_file_name(settings), folder.parent / "plans.json")
     shutil.copyfile(preprocessed / "dataset.json", folder.parent / "dataset.json")
     (folder / STAMP_FILE).write_text(stored.stamp)
     result = replace(

@@ -31,7 +31,6 @@ from cmrbias_dagster.lib.evaluation.calibration import (
 from cmrbias_dagster.lib.evaluation.metrics import dice_per_class
 from cmrbias_dagster.lib.evaluation.postprocess import keep_largest_component
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.fold_records import TRAINER_FOLDER
 from cmrbias_dagster.lib.outputs import replace_folder, staging_folder
 
 if TYPE_CHECKING:
@@ -60,18 +59,21 @@ def predict_ensemble(
     out_dir: Path,
     settings: PredictionSettings,
     device: str,
+    trainer: str,
     routes: Mapping[str, Path] | None = None,
 ) -> list[CasePrediction]:
     """Write `<case_id>.nii.gz` for every case, and every case's calibration records, into
-    `out_dir` (replaced as a whole at the end). `routes`: case id -> the trainer folder whose
-    `folds` segment it (protected models); by default the dataset's own."""
+    `out_dir` (replaced as a whole at the end). `trainer`: the dataset's trainer folder
+    (fold_records.trainer_folder); its checkpoints name the configuration the predictor builds.
+    `routes`: case id -> the trainer folder whose `folds` segment it (protected models); by
+    default the dataset's own."""
     env.activate()
     import torch
     from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
 
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
-    own = env.results / dataset / TRAINER_FOLDER
+    own = env.results / dataset / trainer
     by_model = models_of_cases(cases, routes, own)
     staging = staging_folder(out_dir)
     try:

@@ -1,4 +1,5 @@
-"""nnU-Net's fingerprint, 2d plan (with the profile's edits) and preprocessing of a raw dataset."""
+"""nnU-Net's fingerprint, plan of the chosen network (with the profile's edits) and preprocessing
+of a raw dataset."""
 
 import json
 import multiprocessing
@@ -9,12 +10,13 @@ from contextlib import contextmanager, nullcontext
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
-from cmrbias_dagster.lib.design.settings import PlanEdits
+from cmrbias_dagster.lib.design.settings import NetworkSettings, PlanEdits
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.plan_edits import CONFIGURATION, apply_plan_edits
+from cmrbias_dagster.lib.nnunet.plan_edits import apply_plan_edits
 from cmrbias_dagster.lib.outputs import replace_folder, staging_folder
 
 COMPLETE_MARKER = ".complete"
+DEFAULT_NETWORK = NetworkSettings()
 SPLITS_FILE = "splits_final.json"
 MR_INTENSITY_SAMPLES = 1_000_000
 _PREPROCESSED_VARIABLE = "nnUNet_preprocessed"
@@ -111,8 +113,10 @@ def plan_and_preprocess(
     splits: list[dict[str, list[str]]],
     num_processes: int = 2,
     thread_workers: bool = True,
+    network: NetworkSettings = DEFAULT_NETWORK,
 ) -> Path:
-    """Fingerprint, plan, edit the plan, preprocess the 2d configuration and write the splits.
+    """Fingerprint, plan with the network's planner, edit the plan of its configuration,
+    preprocess that configuration and write the splits.
 
     Everything is built under a staging root and moved to `env.preprocessed/<name>` at the end,
     so that folder is either the previous complete result or the new one, marked `.complete`.
@@ -140,17 +144,18 @@ def plan_and_preprocess(
         workers = _pools_as_threads() if thread_workers else nullcontext()
         with _nnunet_preprocessed_root(staging_root), workers:
             _extract_fingerprint(dataset_id, num_processes)
-            plans_identifier = plan_experiments([dataset_id])
+            plans_identifier = plan_experiments([dataset_id], network.planner_class)
             plans_file = staging_root / name / f"{plans_identifier}.json"
             plans = json.loads(plans_file.read_text())
             # Edited before preprocessing, although neither batch size, network nor patch size
             # changes the preprocessed values (spacing, normalisation, resampling do): the 2d patch
             # size sets the blosc2 chunk shape of the .b2nd files, so keep it the trained one.
-            plans_file.write_text(json.dumps(apply_plan_edits(plans, plan_edits), indent=4))
+            edited = apply_plan_edits(plans, plan_edits, network.configuration)
+            plans_file.write_text(json.dumps(edited, indent=4))
             preprocess(
                 [dataset_id],
                 plans_identifier=plans_identifier,
-                configurations=(CONFIGURATION,),
+                configurations=(network.configuration,),
                 num_processes=(num_processes,),
                 show_progress_bar=False,
             )
@@ -158,7 +163,7 @@ def plan_and_preprocess(
         (built / SPLITS_FILE).write_text(json.dumps(splits, indent=4))
         marker = {
             "plans_identifier": plans_identifier,
-            "configuration": CONFIGURATION,
+            "configuration": network.configuration,
             "n_cases": len(raw_cases),
         }
         (built / COMPLETE_MARKER).write_text(json.dumps(marker))
@@ -169,7 +174,7 @@ def plan_and_preprocess(
 
 
 def dataset_fingerprint_summary(preprocessed_dataset_dir: Path) -> dict:
-    """A few numbers of a completed preprocessed dataset's 2d plan, for UI metadata."""
+    """A few numbers of a completed preprocessed dataset's plan, for UI metadata."""
     marker_file = preprocessed_dataset_dir / COMPLETE_MARKER
     if not marker_file.is_file():
         raise FileNotFoundError(

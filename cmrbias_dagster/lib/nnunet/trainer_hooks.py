@@ -40,18 +40,21 @@ def cpu_has_bf16() -> bool:
 
 
 def train_in_bf16(trainer: "nnUNetTrainer") -> None:
-    """Replace the trainer's train_step with one that runs the network in bf16, channels-last;
-    the network is converted once, after nnU-Net builds (or restores) it."""
+    """Replace the trainer's train_step with one that runs the network in bf16, channels-last
+    (channels_last_3d for a 3d configuration); the network is converted once, after nnU-Net
+    builds (or restores) it."""
     import torch
 
     start = trainer.on_train_start
+    spatial_axes = len(trainer.configuration_manager.patch_size)
+    layout = torch.channels_last_3d if spatial_axes == 3 else torch.channels_last
 
     def on_train_start() -> None:
         start()
-        trainer.network.to(memory_format=torch.channels_last)
+        trainer.network.to(memory_format=layout)
 
     def train_step(batch: dict) -> dict:
-        data = batch["data"].to(trainer.device).contiguous(memory_format=torch.channels_last)
+        data = batch["data"].to(trainer.device).contiguous(memory_format=layout)
         target = batch["target"]
         if isinstance(target, list):
             target = [part.to(trainer.device) for part in target]

@@ -1,14 +1,21 @@
-"""Constructing the stock nnUNetTrainer for one fold with the profile's schedule, never looked up
-by name (docs/nnunet_notes.md). Use inside a fresh training process (lib.nnunet.isolation)."""
+"""Constructing the stock nnUNetTrainer for one fold with the profile's schedule and network,
+writing into its recipe's trainer folder; never looked up by name (docs/nnunet_notes.md). Use
+inside a fresh training process (lib.nnunet.isolation)."""
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.nnunet.augmentation import resample_segmentation_by_nearest
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.fold_records import LATEST_CHECKPOINT, fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import (
+    LATEST_CHECKPOINT,
+    fold_folder,
+    plans_file_name,
+    trainer_folder,
+)
 from cmrbias_dagster.lib.nnunet.trainer_hooks import carry_random_state, use_adamw
 
 if TYPE_CHECKING:
@@ -23,19 +30,22 @@ def build_trainer(
     device: str,
     resume: bool,
 ) -> "nnUNetTrainer":
-    """The fold's trainer with the settings' schedule, optimizer and augmentation, loaded from its
+    """The fold's trainer of the settings' network with their schedule, optimizer and
+    augmentation, writing into the recipe's trainer folder (trainer_folder), loaded from its
     latest checkpoint (and random state) when `resume`; its checkpoints carry the random state;
     it writes neither checkpoint_best.pth nor progress.png."""
     import torch
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     preprocessed = env.preprocessed / dataset
-    plans = json.loads((preprocessed / "nnUNetPlans.json").read_text())
+    plans = json.loads((preprocessed / plans_file_name(settings)).read_text())
     dataset_json = json.loads((preprocessed / "dataset.json").read_text())
     plans["continue_training"] = resume
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
-    trainer = nnUNetTrainer(plans, "2d", fold, dataset_json, torch.device(device))
+    configuration = settings.network.configuration
+    trainer = nnUNetTrainer(plans, configuration, fold, dataset_json, torch.device(device))
+    write_into(trainer, fold_folder(env, dataset, fold, trainer_folder(settings)))
     # Set before initialize(): the poly learning-rate schedule is built from num_epochs there.
     trainer.num_epochs = settings.epochs
     trainer.num_iterations_per_epoch = settings.iterations_per_epoch
@@ -49,10 +59,36 @@ def build_trainer(
         resample_segmentation_by_nearest(trainer)
     carry_random_state(trainer)
     if resume:
-        trainer.load_checkpoint(str(fold_folder(env, dataset, fold) / LATEST_CHECKPOINT))
+        trainer.load_checkpoint(
+            str(fold_folder(env, dataset, fold, trainer_folder(settings)) / LATEST_CHECKPOINT)
+        )
     write_checkpoints_atomically(trainer)  # first: the other wrappers must see the final names
     _skip_discarded_work(trainer)
     return trainer
+
+
+def write_into(trainer: "nnUNetTrainer", folder: Path) -> None:
+    """Point the trainer's fold folder, trainer folder and log at `folder` instead of the
+    `<class>__<plans>__<configuration>` folder its constructor chose (and created, holding only
+    the log it began: moved along, and the folder removed when nothing else is in it). The
+    predictor loads the trainer by the class name stored in the checkpoint, never by the folder's
+    name."""
+    constructed = Path(trainer.output_folder)
+    if constructed == folder:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    log = Path(trainer.log_file)
+    if log.is_file():
+        log.replace(folder / log.name)
+    trainer.output_folder_base = str(folder.parent)
+    trainer.output_folder = str(folder)
+    trainer.log_file = str(folder / log.name)
+    trainer.logger.output_folder = str(folder)
+    for empty in (constructed, constructed.parent):
+        try:
+            empty.rmdir()
+        except OSError:  # not empty: another model's folds live there
+            break
 
 
 def _skip_discarded_work(trainer: "nnUNetTrainer") -> None:

@@ -1,4 +1,5 @@
-"""Training one nnU-Net fold with the stock nnUNetTrainer: fresh, resumed, or skipped when done;
+"""Training one nnU-Net fold with the stock nnUNetTrainer (in its recipe's trainer folder,
+fold_records.trainer_folder): fresh, resumed, or skipped when done;
 with the experiment's bias mitigation, if it has one (docs/mitigation.md), or as protected models:
 one such training per group of the fold.
 
@@ -26,10 +27,12 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     adopt_twin,
     completed_result,
     fold_folder,
+    move_legacy_fold,
     prepare_folder,
     store_recipe,
     store_result,
     trained_twin,
+    trainer_folder,
     training_lock,
     training_recipe,
     training_stamp,
@@ -77,14 +80,16 @@ def train_fold(
         raise ValueError(f"{dataset} fold {fold}: mitigation {mitigation.label!r} needs groups")
     conditions = run_conditions(settings, device)
     stamp = training_stamp(env, dataset, settings, conditions, mitigation_stamp(mitigation, groups))
+    trainer = trainer_folder(settings)
     with training_lock(env, stamp):
-        folder = fold_folder(env, dataset, fold)
+        move_legacy_fold(env, dataset, fold, trainer, stamp)
+        folder = fold_folder(env, dataset, fold, trainer)
         done = completed_result(folder, stamp)
         if done is not None:
             return done
-        twin = trained_twin(env, dataset, fold, stamp)
+        twin = trained_twin(env, dataset, fold, trainer, stamp)
         if twin is not None:
-            return adopt_twin(env, dataset, fold, twin)
+            return adopt_twin(env, dataset, fold, settings, twin)
         return _train(
             env, dataset, fold, settings, device, conditions, stamp, on_epoch, mitigation, groups
         )
@@ -151,7 +156,7 @@ def _train(
     groups: dict[str, str],
 ) -> FoldResult:
     started = time.monotonic()
-    folder = fold_folder(env, dataset, fold)
+    folder = fold_folder(env, dataset, fold, trainer_folder(settings))
     resume = prepare_folder(folder, stamp)
     env.activate()
     if settings.seed is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cmrbias_dagster.lib.cohort.validation import PHASES
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
-from cmrbias_dagster.lib.nnunet.fold_records import FINAL_CHECKPOINT, TRAINER_FOLDER, fold_folder
+from cmrbias_dagster.lib.nnunet.fold_records import FINAL_CHECKPOINT, fold_folder
 from cmrbias_dagster.lib.nnunet.mitigation.protected import group_environment
 from cmrbias_dagster.lib.splits.folds import case_id
 
@@ -38,15 +38,21 @@ def route_to_group_models(
 
 
 def trained_group_models(
-    env: NnunetEnvironment, dataset: str, groups: Sequence[str], folds: Sequence[int]
+    env: NnunetEnvironment,
+    dataset: str,
+    groups: Sequence[str],
+    folds: Sequence[int],
+    trainer: str,
 ) -> dict[str, Path]:
-    """Group -> trainer folder, for the groups whose protected model has a final checkpoint in
-    every one of `folds` (a group with too few subjects to train in each fold has none)."""
+    """Group -> trainer folder (`trainer`, fold_records.trainer_folder), for the groups whose
+    protected model has a final checkpoint in every one of `folds` (a group with too few
+    subjects to train in each fold has none)."""
+    trees = {group: group_environment(env, group) for group in groups}
     return {
-        group: group_environment(env, group).results / dataset / TRAINER_FOLDER
-        for group in groups
+        group: tree.results / dataset / trainer
+        for group, tree in trees.items()
         if all(
-            (fold_folder(group_environment(env, group), dataset, fold) / FINAL_CHECKPOINT).is_file()
+            (fold_folder(tree, dataset, fold, trainer) / FINAL_CHECKPOINT).is_file()
             for fold in folds
         )
     }
