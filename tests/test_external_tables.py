@@ -65,3 +65,20 @@ def test_the_report_section_exists_only_with_external_cohorts():
     assert section.heading == "External test cohorts"
     wide = section.tables[0][1]
     assert {"internal", "men"} <= set(wide.columns)
+
+
+def test_subjects_outside_the_experiments_groups_are_left_out_of_gaps_and_tests():
+    """A cohort's asian subjects have no group in race_black: its gap and its Mann-Whitney U
+    test read only its black and white subjects."""
+    design = parse_study_design(DESIGN)
+    internal = planted("internal", {"black": 0.80, "white": 0.90}).drop("test_cohort")
+    mixed = planted("shifted", {"black": 0.6, "white": 0.7, None: 0.1})
+    scores = tables.scores_by_test_cohort(internal, mixed)
+    gap = tables.gap_verdicts_by_test_cohort(scores, design).filter(
+        pl.col("test_cohort") == "shifted"
+    )
+    assert gap.height == 1
+    assert round(gap["median_a"][0] - 0.6, 6) == round(gap["median_b"][0] - 0.7, 6)
+    comparisons = tables.group_comparisons_by_test_cohort(scores, design)
+    shifted = comparisons.filter(pl.col("test_cohort") == "shifted").row(0, named=True)
+    assert (shifted["n_a"], shifted["n_b"]) == (6, 6)

@@ -237,7 +237,8 @@ def test_cohort_group_comparisons(
     """group_comparisons (Mann-Whitney U, Holm) per test cohort, where it holds both groups."""
     scores = tables.scores_by_test_cohort(subject_scores, external_subject_scores)
     table = tables.group_comparisons_by_test_cohort(scores, study.design())
-    return table_output(study, table, "test_cohort_group_comparisons", table=markdown_table(table))
+    shown = markdown_table(table)
+    return table_output(study, table, "test_cohort_group_comparisons", comparisons=shown)
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)

@@ -83,8 +83,8 @@ def median_dsc_by_test_cohort(scores: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 
 def comparable(scores: pl.DataFrame, design: StudyDesign) -> pl.DataFrame:
-    """The rows of (experiment, class) cells where both of the experiment's groups have at least
-    MIN_PER_GROUP subjects at every ratio: the only cells a gap can be read from."""
+    """The rows with a group of the (experiment, class) cells where both of the experiment's groups
+    have at least MIN_PER_GROUP subjects at every ratio: the only cells a gap can be read from."""
     counts = (
         scores.filter(pl.col("group").is_not_null())
         .group_by("experiment", "class", "ratio", "group")
@@ -111,7 +111,8 @@ def comparable(scores: pl.DataFrame, design: StudyDesign) -> pl.DataFrame:
         .join(ratios, on=["experiment", "class", "ratios"])
         .select("experiment", "class")
     )
-    return scores.join(complete, on=["experiment", "class"])
+    # Subjects outside the experiment's groups (asian subjects in race_black) have no group.
+    return scores.filter(pl.col("group").is_not_null()).join(complete, on=["experiment", "class"])
 
 
 def gap_verdicts_by_test_cohort(scores: pl.DataFrame, design: StudyDesign) -> pl.DataFrame:
