@@ -13,7 +13,18 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cmrbias_dagster"
 # Each stage after the stages it uses (lib/__init__.py).
-STAGES = ("design", "cohort", "splits", "evaluation", "nnunet", "analysis", "plots", "report")
+STAGES = (
+    "design",
+    "cohort",
+    "splits",
+    "evaluation",
+    "nnunet",
+    "analysis",
+    "probes",
+    "external",
+    "plots",
+    "report",
+)
 # What every stage may import besides earlier stages.
 SHARED_LIB_MODULES = ("outputs", "partitioned_tables")
 

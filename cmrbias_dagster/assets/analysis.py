@@ -7,6 +7,7 @@ evaluated so far; rematerialise it after more partitions finish.
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.assets.support.outputs import ANALYSIS_ASSET_ARGS, table_output
 from cmrbias_dagster.lib.analysis import (
     boundary,
     calibration,
@@ -19,25 +20,8 @@ from cmrbias_dagster.lib.analysis import (
     result_tables,
     strategy_effects,
 )
-from cmrbias_dagster.lib.outputs import export_table, markdown_table
+from cmrbias_dagster.lib.outputs import markdown_table
 from cmrbias_dagster.resources import StudyResource
-
-# The @dg.asset arguments every analysis table shares.
-ANALYSIS_ASSET_ARGS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
-
-
-def table_output(study: StudyResource, table: pl.DataFrame, name: str, **metadata) -> dg.Output:
-    """The table as the asset's DuckDB output, also written as CSV and LaTeX under tables/."""
-    paths = export_table(table, study.tables_folder(), name)
-    return dg.Output(
-        table,
-        metadata={
-            "rows": table.height,
-            "csv": dg.MetadataValue.path(str(paths["csv"])),
-            "latex": dg.MetadataValue.path(str(paths["latex"])),
-            **{key: dg.MetadataValue.md(value) for key, value in metadata.items()},
-        },
-    )
 
 
 @dg.asset(**ANALYSIS_ASSET_ARGS)

@@ -11,9 +11,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.assets.analysis import table_output
-from cmrbias_dagster.assets.figures import FIGURE_ASSET_ARGS, write_figures
 from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor
+from cmrbias_dagster.assets.support.outputs import FIGURE_ASSET_ARGS, table_output, write_figures
 from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.lib.cohort.manifest import build_manifest
 from cmrbias_dagster.lib.design.external import ExternalCohort

@@ -4,32 +4,17 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from matplotlib.figure import Figure
 
+from cmrbias_dagster.assets.support.outputs import FIGURE_ASSET_ARGS, write_figures
 from cmrbias_dagster.lib import plots
 from cmrbias_dagster.lib.analysis import boundary
 from cmrbias_dagster.lib.cohort.volumes import load_volume
 from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.evaluation.predictions import load_labels, prediction_path
-from cmrbias_dagster.lib.outputs import write_atomically
 from cmrbias_dagster.lib.plots import figure_names
-from cmrbias_dagster.lib.plots.subjects import markdown_image
 from cmrbias_dagster.resources import StudyResource
 
-# The @dg.asset arguments every figure asset shares.
-FIGURE_ASSET_ARGS = {"group_name": "figures", "kinds": {"matplotlib"}}
 BALANCED = 50
-
-
-def write_figures(study: StudyResource, figures: dict[str, Figure]) -> dg.MaterializeResult:
-    """Each figure written as PNG, shown inline in the metadata and linked by path."""
-    metadata: dict[str, dg.MetadataValue] = {}
-    for name, figure in figures.items():
-        png = plots.figure_png(figure)
-        path = write_atomically(study.figure_file(name), png)
-        metadata[name] = dg.MetadataValue.md(markdown_image(png, name))
-        metadata[f"{name}_path"] = dg.MetadataValue.path(str(path))
-    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(**FIGURE_ASSET_ARGS)
