@@ -166,10 +166,10 @@ def test_the_figure_the_findings_and_the_report_section(scores) -> None:
         }
     )
     inputs = report.ReportInputs(tables, {}, DESIGN, "quick", None, ())
-    section = outline.boundary_section(inputs)
+    section = outline.boundary_metrics_section(inputs)
     assert section is not None and section.heading == "Boundary metrics (HD95, ASSD)"
     captions = [caption for caption, _ in section.tables]
     assert "race_black, median HD95 (mm)" in captions and "sex, median ASSD (mm)" in captions
     assert outline.extra_findings(tables) == bullets
     no_boundary = report.ReportInputs(report.ReportTables(**empty), {}, DESIGN, "quick", None, ())
-    assert outline.boundary_section(no_boundary) is None
+    assert outline.boundary_metrics_section(no_boundary) is None

@@ -155,10 +155,10 @@ def test_the_report_says_whether_adjusting_changes_the_verdict() -> None:
     empty = {f.name: pl.DataFrame() for f in dataclasses.fields(report.ReportTables)}
     tables = report.ReportTables(**{**empty, "confounder_adjusted_gaps": table})
     inputs = report.ReportInputs(tables, {}, design, "quick", None, ())
-    section = outline.confounder_section(inputs)
+    section = outline.confounders_section(inputs)
     assert section is not None and section.tables[0][1].columns == list(confounders.SUMMARY)
     (bullet,) = outline.extra_findings(tables)
     assert bullet.startswith("race_black, gap in mean DSC adjusted for age, bmi (pooled over")
     assert "adjusting changes the verdict at" in bullet and "pooled" in bullet.split("at")[-1]
     no_table = report.ReportInputs(report.ReportTables(**empty), {}, design, "quick", None, ())
-    assert outline.confounder_section(no_table) is None
+    assert outline.confounders_section(no_table) is None

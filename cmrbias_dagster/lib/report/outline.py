@@ -13,6 +13,11 @@ from cmrbias_dagster.lib.analysis.two_level import ONE_DRAW
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_names
+from cmrbias_dagster.lib.report.beyond_the_gap import (
+    boundary_section,
+    confounder_section,
+    probes_section,
+)
 from cmrbias_dagster.lib.report.calibration import calibration_section
 from cmrbias_dagster.lib.report.external_cohorts import external_cohorts_section
 from cmrbias_dagster.lib.report.html import Section, software_versions, study_report_html
@@ -270,67 +275,21 @@ def repeated_draws_section(inputs: ReportInputs) -> Section | None:
     )
 
 
-BOUNDARY_TEXT = (
-    "HD95 and ASSD (mm, lower is better) per subject, the mean over its cases; a subject with a "
-    "case without a distance (a structure missing from prediction or truth) is undefined, left "
-    "out and counted (n_undefined). Gaps are the first group's median minus the second's in mm "
-    "(positive: the first group worse), with two-level 95 % CIs; established or not established "
-    "only, since the design's equivalence margin is in DSC units "
-    '(docs/study.md, "Boundary metrics").'
-)
-
-
-def boundary_section(inputs: ReportInputs) -> Section | None:
-    """HD95 and ASSD: Table 2 in mm per experiment, the overall gaps' verdicts and trends, and
-    the figure; none before `boundary_verdicts` is exported."""
+def boundary_metrics_section(inputs: ReportInputs) -> Section | None:
+    """HD95 and ASSD by group (lib/report/beyond_the_gap.py)."""
     tables = inputs.tables
-    if tables.boundary_verdicts.is_empty():
-        return None
-    medians = tables.boundary_metric_table
-    shown = [
-        (
-            f"{experiment}, median {label} (mm)",
-            result_tables.table2_wide(
-                medians.filter(pl.col("metric") == metric), experiment, values="median_mm"
-            ),
-        )
-        for metric, label in boundary.METRICS.items()
-        for experiment in inputs.design.experiment_names
-        if not medians.is_empty() and experiment in set(medians["experiment"])
-    ]
-    overall = pl.col("class") == "overall"
-    shown.append(("Gaps (mm)", tables.boundary_verdicts.filter(overall)))
-    if not tables.boundary_ratio_dependence.is_empty():
-        trends = tables.boundary_ratio_dependence.filter(overall).drop("note")
-        shown.append(("Share dependence (mm per 100 % share)", trends))
-    return Section(
-        "Boundary metrics (HD95, ASSD)",
-        BOUNDARY_TEXT,
-        tables=shown,
-        figures=inputs.figures_named(figure_names.BOUNDARY_BY_RATIO),
+    return boundary_section(
+        tables.boundary_metric_table,
+        tables.boundary_verdicts,
+        tables.boundary_ratio_dependence,
+        inputs.design.experiment_names,
+        inputs.figures_named(figure_names.BOUNDARY_BY_RATIO),
     )
 
 
-CONFOUNDER_TEXT = (
-    "The gap in mean overall DSC (first group minus second, DSC) from a regression of subject "
-    "DSC on group, ratio (categorical, pooled rows) and age and BMI, with cluster-robust (CR1, "
-    "subjects) standard errors and, with repeats, the training draws' variance added as in the "
-    "verdicts; beside it the same regression without age and BMI on the same subjects. "
-    "verdict_changes says whether adjusting changes the verdict "
-    '(docs/study.md, "Confounders").'
-)
-
-
-def confounder_section(inputs: ReportInputs) -> Section | None:
-    """The gaps before and after adjusting for age and BMI; none before it is exported."""
-    table = inputs.tables.confounder_adjusted_gaps
-    if table.is_empty():
-        return None
-    return Section(
-        "Confounders: gaps adjusted for age and BMI",
-        CONFOUNDER_TEXT,
-        tables=[("", table.select(confounders.SUMMARY))],
-    )
+def confounders_section(inputs: ReportInputs) -> Section | None:
+    """The gaps adjusted for age and BMI (lib/report/beyond_the_gap.py)."""
+    return confounder_section(inputs.tables.confounder_adjusted_gaps)
 
 
 def calibration_by_group_section(inputs: ReportInputs) -> Section | None:
@@ -350,26 +309,10 @@ def qualitative_section(inputs: ReportInputs) -> Section:
     return Section("Qualitative", figures=inputs.figures_named(*names))
 
 
-PROBES_TEXT = (
-    "Can a classifier tell each experiment's groups apart (Lee et al. 2024)? Balanced accuracy "
-    "and AUC with 95 % bootstrap CIs over the test subjects, out of fold (folds grouped by "
-    "subject), from the images, the ground-truth masks and the encoder features of the models "
-    "trained at the given ratio; `detected`: the AUC's CI lies above 0.5. The saliency is the "
-    "image probe's held-out Grad-CAM per group, the outline the groups' mean heart "
-    "(docs/probes.md)."
-)
-
-
 def attribute_probes_section(inputs: ReportInputs) -> Section | None:
-    """The attribute probes' table and saliency figure; none before the probes are exported."""
-    if inputs.tables.attribute_probes.is_empty():
-        return None
-    return Section(
-        "Attribute probes",
-        PROBES_TEXT,
-        tables=[("", inputs.tables.attribute_probes)],
-        figures=inputs.figures_named(figure_names.PROBE_SALIENCY),
-    )
+    """The attribute probes (lib/report/beyond_the_gap.py)."""
+    figures = inputs.figures_named(figure_names.PROBE_SALIENCY)
+    return probes_section(inputs.tables.attribute_probes, figures)
 
 
 def provenance_section(inputs: ReportInputs) -> Section:
@@ -408,8 +351,8 @@ OUTLINE: tuple[Callable[[ReportInputs], Section | None], ...] = (
     fairness_section,
     bias_mitigation_section,
     repeated_draws_section,
-    boundary_section,
-    confounder_section,
+    boundary_metrics_section,
+    confounders_section,
     calibration_by_group_section,
     external_test_section,
     attribute_probes_section,
