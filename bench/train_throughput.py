@@ -9,7 +9,9 @@ nnU-Net's own epoch times, first epoch excluded:
      lib.nnunet_training.train_fold), fold 1, same schedule; the ratio 2/1 is the pipeline's cost;
   3. packed: N folds at once through the same path sharing one GPU (folds_per_gpu=N), for each N of
      --packed, each torch.compile setting of --compile (nnU-Net reads `nnUNet_compile`) and each
-     augmentation of --augmentation (`default`, nnU-Net's; `seg_order0`, lib.nnunet.augmentation).
+     augmentation of --augmentation (`default`, nnU-Net's; `seg_order0`, lib.nnunet.augmentation),
+     with what each run used (bench/resource_sampler.py): the machine's busy cores, cores per
+     training process and per augmentation worker, GPU utilisation and GPU memory per fold.
 Any CUDA machine:  python -m bench.train_throughput [--packed 1-8] [--compile off,on]
                    [--augmentation default,seg_order0]
 CPU smoke check:   python -m bench.train_throughput --device cpu   (tiny profile; not the GPU goal)
@@ -29,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from bench.resource_sampler import ResourceSampler
 from bench.throughput_data import DATASET, build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
 from cmrbias_dagster.lib.design.study import load_study_design
@@ -196,7 +199,8 @@ def main() -> None:
                 break
             os.environ["nnUNet_compile"] = "true" if compile_setting == "on" else "false"
             variant = replace(settings, augmentation=augmentation)
-            rates = packed(env, variant, lock, count, args.device)
+            with ResourceSampler() as used:
+                rates = packed(env, variant, lock, count, args.device)
             sweep.append(
                 {
                     "compile": compile_setting,
@@ -204,6 +208,7 @@ def main() -> None:
                     "folds": count,
                     "per_process_it_s": rates,
                     "aggregate_it_s": sum(rates),
+                    "resources": used.summary(),
                 }
             )
             if "raw_it_s" in figures:
