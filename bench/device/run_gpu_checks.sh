@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of one device session in one call, on a bare CUDA machine, from the repository root:
 #   here:   bash bench/device/fetch_wheels.sh
-#   there:  bash bench/device/run_gpu_checks.sh      (with .whl carried along; timeout_s 600)
+#   there:  bash bench/device/run_gpu_checks.sh      (the run's carry: [".whl"]; timeout_s 600)
 # Each part has its own time budget so that the call ends inside 10 minutes (the sum below is
 # ~9 min with data and plans); what a part measured is in $OUT even when a later part fails:
 #   1. throughput (bench/train_throughput.py): raw nnU-Net and the pipeline alone (2 epochs, the
