@@ -61,6 +61,9 @@ def build_definitions(
 ) -> dg.Definitions:
     """The whole study for one profile's resources and its trained folds; `executor` None keeps
     Dagster's default (local processes)."""
+    # Only a design with `external_test` has the external cohorts' assets, and only then does the
+    # report wait for them: a study without one is unchanged.
+    external = bool(resources["study"].design().external_test)
     return dg.Definitions(
         assets=[
             *automate(
@@ -71,9 +74,9 @@ def build_definitions(
                 ]
             ),
             model_convergence(n_folds),
-            *dg.load_assets_from_modules([analysis, figures, report]),
-            # Only a design with `external_test` has them: a study without one is unchanged.
-            *(external_assets(n_folds) if resources["study"].design().external_test else []),
+            *dg.load_assets_from_modules([analysis, figures]),
+            report.study_report_asset(external_cohorts=external),
+            *(external_assets(n_folds) if external else []),
             *dg.load_assets_from_modules([probes]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([cohort]),

@@ -48,7 +48,8 @@ def analysed(planned_study, evaluated):
             *FOLD_ASSETS,
             *evaluation_assets(2),
             model_convergence(2),
-            *dg.load_assets_from_modules([analysis, figures, report]),
+            *dg.load_assets_from_modules([analysis, figures]),
+            report.study_report_asset(external_cohorts=False),
         ],
         selection=[
             "subject_scores",

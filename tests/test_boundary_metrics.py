@@ -15,6 +15,7 @@ from cmrbias_dagster.lib.analysis import boundary
 from cmrbias_dagster.lib.analysis.two_level import ESTABLISHED, NOT_ESTABLISHED, ONE_DRAW
 from cmrbias_dagster.lib.design.study import parse_study_design
 from cmrbias_dagster.lib.plots import boundary_by_ratio_figure, figure_png
+from cmrbias_dagster.lib.report import inputs as report_inputs
 from cmrbias_dagster.lib.report import outline
 from tests.test_repeats import RACE_BLACK, design_mapping
 
@@ -170,6 +171,6 @@ def test_the_figure_the_findings_and_the_report_section(scores) -> None:
     assert section is not None and section.heading == "Boundary metrics (HD95, ASSD)"
     captions = [caption for caption, _ in section.tables]
     assert "race_black, median HD95 (mm)" in captions and "sex, median ASSD (mm)" in captions
-    assert outline.extra_findings(tables) == bullets
+    assert report_inputs.extra_findings(tables) == bullets
     no_boundary = report.ReportInputs(report.ReportTables(**empty), {}, DESIGN, "quick", None, ())
     assert outline.boundary_metrics_section(no_boundary) is None

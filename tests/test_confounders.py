@@ -13,6 +13,7 @@ from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import confounders
 from cmrbias_dagster.lib.analysis.two_level import ESTABLISHED, ONE_DRAW, is_established
 from cmrbias_dagster.lib.design.study import parse_study_design
+from cmrbias_dagster.lib.report import inputs as report_inputs
 from cmrbias_dagster.lib.report import outline
 from tests.test_repeats import RACE_BLACK, design_mapping
 
@@ -157,7 +158,7 @@ def test_the_report_says_whether_adjusting_changes_the_verdict() -> None:
     inputs = report.ReportInputs(tables, {}, design, "quick", None, ())
     section = outline.confounders_section(inputs)
     assert section is not None and section.tables[0][1].columns == list(confounders.SUMMARY)
-    (bullet,) = outline.extra_findings(tables)
+    (bullet,) = report_inputs.extra_findings(tables)
     assert bullet.startswith("race_black, gap in mean DSC adjusted for age, bmi (pooled over")
     assert "adjusting changes the verdict at" in bullet and "pooled" in bullet.split("at")[-1]
     no_table = report.ReportInputs(report.ReportTables(**empty), {}, design, "quick", None, ())

@@ -169,3 +169,19 @@ def test_definitions_have_the_external_assets_only_when_the_design_names_one(
     assert {"external_ensemble_prediction", "external_segmentation_metrics"} <= {
         key.to_user_string() for key in job.asset_layer.executable_asset_keys
     }
+    # The report waits for the external tables exactly when the design (not the environment's
+    # default design) has them.
+    assert report_upstream(with_external) & added == set(EXTERNAL_REPORT_INPUTS)
+    assert not report_upstream(without) & added
+
+
+EXTERNAL_REPORT_INPUTS = (
+    "test_cohort_median_dsc",
+    "test_cohort_gap_verdicts",
+    "test_cohort_dsc_figure",
+)
+
+
+def report_upstream(defs: dg.Definitions) -> set[str]:
+    node = defs.resolve_asset_graph().get(dg.AssetKey("study_report"))
+    return {key.to_user_string() for key in node.parent_keys}

@@ -158,7 +158,8 @@ def reported(webserver_home: Path, planned_study, evaluated) -> dg.ExecuteInProc
         *FOLD_ASSETS,
         *evaluation_assets(2),
         model_convergence(2),
-        *dg.load_assets_from_modules([analysis, figures, report]),
+        *dg.load_assets_from_modules([analysis, figures]),
+        report.study_report_asset(external_cohorts=False),
     ]
     selection = ["subject_scores", *ANALYSIS_TABLES, *report.FIGURE_ASSETS, "study_report"]
     with dg.DagsterInstance.from_config(str(webserver_home)) as instance:

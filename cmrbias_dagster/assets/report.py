@@ -17,7 +17,6 @@ from cmrbias_dagster.lib.external import tables as test_cohort_tables
 from cmrbias_dagster.lib.outputs import escape_markdown, write_atomically
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.probes import attribute_probes
-from cmrbias_dagster.partitions import STUDY_DESIGN
 from cmrbias_dagster.resources import StudyResource
 
 FIGURE_ASSETS = (
@@ -59,7 +58,7 @@ EXPORTED_TABLES = {
     "test_cohort_gap_verdicts": test_cohort_tables.GAP_SCHEMA,
     "attribute_probes": attribute_probes.SCHEMA,
 }
-# Defined only when the design names an external test cohort (definitions.py).
+# Defined only when the design names an external test cohort (definitions.py decides, once).
 EXTERNAL_ASSETS = ("test_cohort_median_dsc", "test_cohort_gap_verdicts", "test_cohort_dsc_figure")
 
 
@@ -99,57 +98,62 @@ def exported_tables(study: StudyResource) -> dict[str, pl.DataFrame]:
     return {name: exported_table(study, name, schema) for name, schema in EXPORTED_TABLES.items()}
 
 
-@dg.asset(
-    group_name="report",
-    kinds={"html"},
-    deps=[*FIGURE_ASSETS, *FILE_ASSETS, *(EXTERNAL_ASSETS if STUDY_DESIGN.external_test else ())],
-)
-def study_report(
-    context: dg.AssetExecutionContext,
-    study: StudyResource,
-    cohort_characteristics: pl.DataFrame,
-    median_dsc_table: pl.DataFrame,
-    intersectional_dsc_table: pl.DataFrame,
-    group_comparisons: pl.DataFrame,
-    ratio_comparisons: pl.DataFrame,
-    clinical_difference_table: pl.DataFrame,
-    fairness_table: pl.DataFrame,
-    ratio_dependence_table: pl.DataFrame,
-    gap_verdicts: pl.DataFrame,
-    model_convergence: pl.DataFrame,
-) -> dg.MaterializeResult:
-    """The study on one HTML page: the headline table and the findings (each gap with its
-    two-level CI and verdict, its dependence on the share, the models' convergence records),
-    design, profile and seed, Tables 1-3, statistics, fairness, every figure, software versions
-    and the data versions it was built from. To read it here, click [Show Markdown] next to
-    `report_markdown` below."""
-    tables = report.ReportTables(
-        cohort_characteristics=cohort_characteristics,
-        median_dsc=median_dsc_table,
-        intersectional_dsc=intersectional_dsc_table,
-        group_comparisons=group_comparisons,
-        ratio_comparisons=ratio_comparisons,
-        clinical_difference=clinical_difference_table,
-        fairness=fairness_table,
-        ratio_dependence=ratio_dependence_table,
-        gap_verdicts=gap_verdicts,
-        model_convergence=model_convergence,
-        **exported_tables(study),
-        data_versions=data_versions(context.instance),
-    )
-    design = study.design()
-    findings = report.report_findings(tables, design)
-    inputs = report.ReportInputs(
-        tables, drawn_figures(study), design, study.profile, study.settings(), findings
-    )
-    page, markdown = report.study_report_pages(inputs)
-    path = write_atomically(study.report_file(), page.encode())
-    return dg.MaterializeResult(
-        metadata={
-            "report_markdown": dg.MetadataValue.md(markdown),
-            "findings": dg.MetadataValue.md("\n".join(f"- {escape_markdown(f)}" for f in findings)),
-            "path": dg.MetadataValue.path(str(path)),
-            "size_kb": round(len(page) / 1024, 1),
-            "markdown_kb": round(len(markdown) / 1024, 1),
-        }
-    )
+def study_report_asset(external_cohorts: bool) -> dg.AssetsDefinition:
+    """`study_report`, waiting also for the external cohorts' tables and figure when the design
+    names one (definitions.py passes what its design says)."""
+    external = EXTERNAL_ASSETS if external_cohorts else ()
+
+    @dg.asset(group_name="report", kinds={"html"}, deps=[*FIGURE_ASSETS, *FILE_ASSETS, *external])
+    def study_report(
+        context: dg.AssetExecutionContext,
+        study: StudyResource,
+        cohort_characteristics: pl.DataFrame,
+        median_dsc_table: pl.DataFrame,
+        intersectional_dsc_table: pl.DataFrame,
+        group_comparisons: pl.DataFrame,
+        ratio_comparisons: pl.DataFrame,
+        clinical_difference_table: pl.DataFrame,
+        fairness_table: pl.DataFrame,
+        ratio_dependence_table: pl.DataFrame,
+        gap_verdicts: pl.DataFrame,
+        model_convergence: pl.DataFrame,
+    ) -> dg.MaterializeResult:
+        """The study on one HTML page: the headline table and the findings (each gap with its
+        two-level CI and verdict, its dependence on the share, the models' convergence records),
+        design, profile and seed, Tables 1-3, statistics, fairness, every figure, software versions
+        and the data versions it was built from. To read it here, click [Show Markdown] next to
+        `report_markdown` below."""
+        tables = report.ReportTables(
+            cohort_characteristics=cohort_characteristics,
+            median_dsc=median_dsc_table,
+            intersectional_dsc=intersectional_dsc_table,
+            group_comparisons=group_comparisons,
+            ratio_comparisons=ratio_comparisons,
+            clinical_difference=clinical_difference_table,
+            fairness=fairness_table,
+            ratio_dependence=ratio_dependence_table,
+            gap_verdicts=gap_verdicts,
+            model_convergence=model_convergence,
+            **exported_tables(study),
+            data_versions=data_versions(context.instance),
+        )
+        design = study.design()
+        findings = report.report_findings(tables, design)
+        inputs = report.ReportInputs(
+            tables, drawn_figures(study), design, study.profile, study.settings(), findings
+        )
+        page, markdown = report.study_report_pages(inputs)
+        path = write_atomically(study.report_file(), page.encode())
+        return dg.MaterializeResult(
+            metadata={
+                "report_markdown": dg.MetadataValue.md(markdown),
+                "findings": dg.MetadataValue.md(
+                    "\n".join(f"- {escape_markdown(f)}" for f in findings)
+                ),
+                "path": dg.MetadataValue.path(str(path)),
+                "size_kb": round(len(page) / 1024, 1),
+                "markdown_kb": round(len(markdown) / 1024, 1),
+            }
+        )
+
+    return study_report
