@@ -22,16 +22,9 @@ import time
 from pathlib import Path
 
 from bench.augmentation_paths import loader
+from bench.resource_sampler import process_cpu_seconds
 from bench.throughput_data import build_partition
 from cmrbias_dagster.lib.design.study import load_study_design
-
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
 def drawn(batches_of, batches: int, batch_size: int) -> dict[str, float]:

@@ -22,18 +22,25 @@ from pathlib import Path
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
+def parent_and_cpu_seconds(stat: str) -> tuple[int, float]:
+    """A /proc/<pid>/stat line's parent pid and user + system CPU seconds."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    return parent_and_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())[1]
+
+
 def process_table() -> dict[int, tuple[int, float]]:
-    """Every process's parent and CPU seconds (user + system) so far."""
+    """Every process's parent and CPU seconds so far."""
     table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            table[int(stat.parent.name)] = parent_and_cpu_seconds(stat.read_text())
         except OSError:  # gone while read
             continue
-        table[int(stat.parent.name)] = (
-            int(fields[1]),
-            (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND,
-        )
     return table
 
 
