@@ -6,7 +6,16 @@ from pathlib import Path
 import dagster as dg
 
 from cmrbias_dagster import pool_wait
-from cmrbias_dagster.assets import analysis, cohort, figures, nnunet, probes, report, splits
+from cmrbias_dagster.assets import (
+    analysis,
+    beyond_the_paper,
+    cohort,
+    figures,
+    nnunet,
+    probes,
+    report,
+    splits,
+)
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.external import external_assets
 from cmrbias_dagster.assets.training import fold_checkpoints, model_convergence
@@ -74,7 +83,7 @@ def build_definitions(
                 ]
             ),
             model_convergence(n_folds),
-            *dg.load_assets_from_modules([analysis, figures]),
+            *dg.load_assets_from_modules([analysis, beyond_the_paper, figures]),
             report.study_report_asset(external_cohorts=external),
             *(external_assets(n_folds) if external else []),
             *dg.load_assets_from_modules([probes]),

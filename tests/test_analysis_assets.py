@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 import yaml
 
-from cmrbias_dagster.assets import analysis, figures, report
+from cmrbias_dagster.assets import analysis, beyond_the_paper, figures, report
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import model_convergence
 from cmrbias_dagster.lib.analysis.result_tables import subject_scores
@@ -48,7 +48,7 @@ def analysed(planned_study, evaluated):
             *FOLD_ASSETS,
             *evaluation_assets(2),
             model_convergence(2),
-            *dg.load_assets_from_modules([analysis, figures]),
+            *dg.load_assets_from_modules([analysis, beyond_the_paper, figures]),
             report.study_report_asset(external_cohorts=False),
         ],
         selection=[
@@ -158,7 +158,7 @@ def materialize_mitigation(tmp_path: Path, variants: dict) -> dg.ExecuteInProces
         return subject_scores(planted_metrics((SEX, BASELINE, OVERSAMPLED)))
 
     return dg.materialize(
-        [planted_scores, analysis.mitigation_comparison, figures.mitigation_figure],
+        [planted_scores, beyond_the_paper.mitigation_comparison, figures.mitigation_figure],
         resources={
             "study": StudyResource(study_file=str(study_file), work_dir=str(tmp_path)),
             "io_manager": DuckDBPolarsTables(

@@ -111,7 +111,7 @@ def calibrated(planned_study, evaluated):
     """The evaluated partition's calibration records, their group table and diagrams."""
     import dagster as dg
 
-    from cmrbias_dagster.assets import analysis, figures
+    from cmrbias_dagster.assets import analysis, beyond_the_paper, figures
     from cmrbias_dagster.assets.evaluation import evaluation_assets
     from tests.conftest import FOLD_ASSETS
 
@@ -124,7 +124,7 @@ def calibrated(planned_study, evaluated):
         instance=planned_study.instance,
     )
     analysed = dg.materialize(
-        [*assets, *dg.load_assets_from_modules([analysis, figures])],
+        [*assets, *dg.load_assets_from_modules([analysis, beyond_the_paper, figures])],
         selection=["calibration_by_group", "reliability_figure"],
         resources=planned_study.resources,
         instance=planned_study.instance,

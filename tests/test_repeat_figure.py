@@ -12,7 +12,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from PIL import Image
 
-from cmrbias_dagster.assets import analysis, figures
+from cmrbias_dagster.assets import analysis, beyond_the_paper, figures
 from cmrbias_dagster.assets import report as report_assets
 from cmrbias_dagster.lib.analysis import repeats
 from cmrbias_dagster.lib.design.study import StudyDesign, parse_study_design
@@ -87,7 +87,12 @@ def test_the_asset_draws_the_figure_and_the_report_section_embeds_it(tmp_path: P
         return scores
 
     result = dg.materialize(
-        [subject_scores, analysis.gap_verdicts, analysis.repeat_summary, figures.repeat_figure],
+        [
+            subject_scores,
+            analysis.gap_verdicts,
+            beyond_the_paper.repeat_summary,
+            figures.repeat_figure,
+        ],
         resources={"study": study},
     )
     metadata = result.asset_materializations_for_node("repeat_figure")[0].metadata

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 import yaml
 
-from cmrbias_dagster.assets import analysis
+from cmrbias_dagster.assets import analysis, beyond_the_paper
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import gaps, repeats
 from cmrbias_dagster.lib.design.study import (
@@ -308,7 +308,7 @@ def test_the_asset_exports_the_summary_and_the_report_reads_it(tmp_path: Path) -
     def planted() -> pl.DataFrame:
         return scores
 
-    assets = [planted, analysis.gap_verdicts, analysis.repeat_summary]
+    assets = [planted, analysis.gap_verdicts, beyond_the_paper.repeat_summary]
     result = dg.materialize(assets, resources={"study": study})
     metadata = result.asset_materializations_for_node("repeat_summary")[0].metadata
     assert metadata["rows"].value == 2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from cmrbias_dagster.assets import analysis, figures, report
+from cmrbias_dagster.assets import analysis, beyond_the_paper, figures, report
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.training import model_convergence
 from cmrbias_dagster.lib.report.markdown import MARKDOWN_BUDGET
@@ -158,7 +158,7 @@ def reported(webserver_home: Path, planned_study, evaluated) -> dg.ExecuteInProc
         *FOLD_ASSETS,
         *evaluation_assets(2),
         model_convergence(2),
-        *dg.load_assets_from_modules([analysis, figures]),
+        *dg.load_assets_from_modules([analysis, beyond_the_paper, figures]),
         report.study_report_asset(external_cohorts=False),
     ]
     selection = ["subject_scores", *ANALYSIS_TABLES, *report.FIGURE_ASSETS, "study_report"]
