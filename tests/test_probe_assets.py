@@ -11,7 +11,11 @@ import pytest
 from cmrbias_dagster.assets import probes
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.plots import figure_names
-from cmrbias_dagster.lib.probes.attribute_probes import SCHEMA, feature_probe
+from cmrbias_dagster.lib.probes.attribute_probes import (
+    SCHEMA,
+    encoder_ratios_in_design,
+    feature_probe,
+)
 from cmrbias_dagster.lib.probes.encoder_features import subject_encoder_features
 from cmrbias_dagster.lib.report.outline import attribute_probes_section
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION
@@ -56,6 +60,8 @@ def test_probe_table_figure_and_report_section(probed, planned_study):
     assert table["probe"].to_list() == ["images", "masks", "encoder"]
     assert table["model_ratio"].to_list() == [None, None, 25]
     assert table["subjects"].to_list() == [8, 8, 8]
+    metadata = probed.asset_materializations_for_node("attribute_probes")[0].metadata
+    assert metadata["encoder_ratios_not_in_design"].value == "none"
     for low, value, high in table.select("auc_low", "auc", "auc_high").iter_rows():
         assert 0 <= low <= value <= high <= 1
     study = planned_study.resources["study"]
@@ -74,3 +80,9 @@ def test_probe_table_figure_and_report_section(probed, planned_study):
     )
     inputs.tables.attribute_probes = table.clear()
     assert attribute_probes_section(inputs) is None
+
+
+def test_the_encoder_probe_reads_only_the_ratios_the_design_trains() -> None:
+    # The quick profile probes 0 and 100 %; the mitigation designs train 0 and 25 % only.
+    assert encoder_ratios_in_design((0, 100), (0, 25)) == ([0], [100])
+    assert encoder_ratios_in_design((0, 50, 100), (0, 25, 50, 75, 100)) == ([0, 50, 100], [])

@@ -38,16 +38,17 @@ def encoder_rows(
     subjects: pl.DataFrame,
     labels,
     settings: ProbeSettings,
+    ratios: list[int],
     seed: int,
 ) -> tuple[list[dict], list[str]]:
-    """The encoder probe's row for each of `settings.encoder_ratios` whose fold-0 model is
-    trained, and the partitions whose model is not."""
+    """The encoder probe's row for each of `ratios` whose fold-0 model is trained, and the
+    partitions whose model is not."""
     files = [
         tuple(row[f"{kind}_{phase}"] for phase in ("ed", "es") for kind in ("image", "label"))
         for row in subjects.sort("subject_id").iter_rows(named=True)
     ]
     rows, missing = [], []
-    for ratio in settings.encoder_ratios:
+    for ratio in ratios:
         partition = study.partition(partition_key(experiment.name, ratio))
         trainer = trainer_folder(partition.training)
         folder = fold_folder(study.nnunet_environment(), partition.dataset, ENCODER_FOLD, trainer)
@@ -73,12 +74,15 @@ def attribute_probes(
     """Per experiment, on its test subjects: balanced accuracy and AUC (seeded bootstrap 95 %
     CIs over subjects) of classifiers predicting the group from the images, from the
     ground-truth masks and from the fold-0 encoder features of the models at the profile's
-    `probes.encoder_ratios` (those trained so far); cross-validated with folds grouped by
-    subject. Switched off by `probes: {enabled: false}` in the profile."""
+    `probes.encoder_ratios` (those the design has and trained so far); cross-validated with
+    folds grouped by subject. Switched off by `probes: {enabled: false}` in the profile."""
     design, settings = study.design(), study.settings().probes
     if not settings.enabled:
         return dg.Output(probes.probe_table([]), metadata={"note": "probes off in the profile"})
     rows, missing, outside = [], [], {}
+    ratios, not_in_design = probes.encoder_ratios_in_design(settings.encoder_ratios, design.ratios)
+    if not_in_design:
+        context.log.warning(f"encoder probe: ratios {not_in_design} are not in the design's")
     for experiment in design.experiments:
         subjects = test_set.filter(pl.col("experiment") == experiment.name)
         if subjects.is_empty():
@@ -93,7 +97,7 @@ def attribute_probes(
         write_atomically(path, saliency_bytes(saliency))
         outside[experiment.name] = share_outside_heart(maps, slices.masks, HEART_MARGIN_PX)
         encoder, not_trained = encoder_rows(
-            study, experiment, located, slices.labels, settings, design.seed
+            study, experiment, located, slices.labels, settings, ratios, design.seed
         )
         rows += image_rows + encoder
         missing += not_trained
@@ -110,6 +114,7 @@ def attribute_probes(
             "probes": dg.MetadataValue.md(markdown_table(table)),
             "saliency_outside_heart": dg.MetadataValue.md(markdown_table(shares)),
             "models_not_trained": ", ".join(missing) or "none",
+            "encoder_ratios_not_in_design": ", ".join(map(str, not_in_design)) or "none",
             "csv": dg.MetadataValue.path(str(paths["csv"])),
         },
     )

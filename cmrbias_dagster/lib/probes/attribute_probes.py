@@ -1,7 +1,7 @@
 """One experiment's probes: the image and mask CNNs and the logistic model on encoder features,
 all scored on the same subject-grouped folds, with the image probe's held-out Grad-CAM maps."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -87,6 +87,14 @@ def feature_probe(features: np.ndarray, labels: np.ndarray, folds: int, seed: in
         return predict_logistic(weights, features[test])
 
     return out_of_fold_scores(subject_folds(labels, folds, seed), fit_predict)
+
+
+def encoder_ratios_in_design(
+    wanted: Sequence[int], design_ratios: Sequence[int]
+) -> tuple[list[int], list[int]]:
+    """The profile's encoder-probe ratios that the design trains, and those it does not (a
+    design with `ratios: [0, 25]` has no 100 % models to probe)."""
+    return [r for r in wanted if r in design_ratios], [r for r in wanted if r not in design_ratios]
 
 
 def probe_row(
