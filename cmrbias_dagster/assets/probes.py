@@ -83,15 +83,24 @@ def attribute_probes(
     ratios, not_in_design = probes.encoder_ratios_in_design(settings.encoder_ratios, design.ratios)
     if not_in_design:
         context.log.warning(f"encoder probe: ratios {not_in_design} are not in the design's")
+    # Repeats and mitigation variants share their base experiment's test set: probe it once.
+    probed: dict[tuple, tuple] = {}
     for experiment in design.experiments:
         subjects = test_set.filter(pl.col("experiment") == experiment.name)
         if subjects.is_empty():
             continue
         located = subjects.join(subject_manifest, on="subject_id", how="left")
-        slices = probe_slices(subjects, subject_manifest, experiment.groups, settings.image_size)
-        image_rows, maps = probes.image_and_mask_probes(
-            experiment.name, slices, settings, design.seed
-        )
+        test_subjects = (experiment.groups, tuple(sorted(subjects["subject_id"])))
+        if test_subjects not in probed:
+            slices = probe_slices(
+                subjects, subject_manifest, experiment.groups, settings.image_size
+            )
+            probed[test_subjects] = (
+                slices,
+                *probes.image_and_mask_probes(experiment.name, slices, settings, design.seed),
+            )
+        slices, image_rows, maps = probed[test_subjects]
+        image_rows = [{**row, "experiment": experiment.name} for row in image_rows]
         saliency = group_saliency(maps, slices.masks, slices.slice_labels, experiment.groups)
         path = study.output_dir("probes") / f"saliency_{experiment.name}.npz"
         write_atomically(path, saliency_bytes(saliency))
