@@ -7,9 +7,11 @@ Builds a paper-sized partition (bench/throughput_data.py: 176 subjects = 352 cas
 training settings unchanged (500 epochs x 250 iterations, SGD, poly schedule: the first epochs of
 the real schedule, not a shortened one) through the fold-checkpoint asset's path (device slot
 lease -> fresh process -> lib.nnunet.training.train_fold), then stops it after --budget-s and
-reads nnU-Net's own per-epoch lines. Dagster's run machinery is left out: the platform's stack
-(Dagster, Polars, PyArrow, DuckDB: ~140 MB of wheels) does not fit a bare GPU machine's 64 MiB
-carry, and the training path is the same function the asset calls.
+reads nnU-Net's own per-epoch lines. torch.compile is as nnU-Net decides (on by default on a GPU,
+as in the pipeline): the first epoch includes it, and the median epoch after it is the cost.
+Dagster's run machinery is left out: the platform's stack (Dagster, Polars, PyArrow, DuckDB: ~140
+MB of wheels) does not fit a bare GPU machine's 64 MiB carry, and the training path is the same
+function the asset calls.
 Any CUDA machine: python -m bench.paper_fold [--budget-s 240]
 CPU smoke check:  python -m bench.paper_fold --device cpu   (tiny profile; not the paper's figure)
 """
