@@ -82,7 +82,8 @@ def attribute_probes(
     rows, missing, outside = [], [], {}
     ratios, not_in_design = probes.encoder_ratios_in_design(settings.encoder_ratios, design.ratios)
     if not_in_design:
-        context.log.warning(f"encoder probe: ratios {not_in_design} are not in the design's")
+        design_ratios = list(design.ratios)
+        context.log.warning(f"encoder probe: {not_in_design} not in the ratios {design_ratios}")
     # Repeats and mitigation variants share their base experiment's test set: probe it once.
     probed: dict[tuple, tuple] = {}
     for experiment in design.experiments:
