@@ -9,7 +9,9 @@
 #      memory per fold, cores per training process and per augmentation worker), most telling
 #      first, none started after THROUGHPUT_BUDGET_S;
 #   2. a paper-profile fold (bench/paper_fold.py) on the same partition for PAPER_FOLD_S seconds:
-#      per-epoch loss and pseudo-Dice of the paper's schedule, and what an epoch costs;
+#      per-epoch loss and pseudo-Dice of the paper's schedule, and what an epoch costs (part 1's
+#      partition has 8 folds, so fold 0 trains on 7/8 of its 176 subjects, not 4/5: an epoch is
+#      250 iterations either way);
 #   3. the quick profile's trainings side by side on the CPU cores (bench/parallel_partitions.py):
 #      `parallel_runs: auto` against 2.
 # PARTS=1,2,3 picks parts; the other variables set budgets and sweeps. DEVICE=cpu is the dry run
