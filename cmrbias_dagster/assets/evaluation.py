@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor, prediction_metadata
+from cmrbias_dagster.assets.support.fold_keys import fold_checkpoint_keys
 from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.lib.cohort.validation import PHASES
 from cmrbias_dagster.lib.design.partition import StudyPartition
@@ -38,7 +39,7 @@ def ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
         partitions_def=study_partitions,
         group_name="evaluation",
         kinds={"nnunet", "pytorch"},
-        deps=[dg.AssetKey(f"fold_{fold}_checkpoint") for fold in range(n_folds)],
+        deps=fold_checkpoint_keys(n_folds),
         # It predicts on a leased device slot: the pool gates it with the fold steps, so that a
         # fold step given a pool slot never waits for a lease inside its step (docs/scaling.md).
         pool=TRAINING_POOL,

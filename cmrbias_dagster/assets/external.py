@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor
+from cmrbias_dagster.assets.support.fold_keys import fold_checkpoint_keys
 from cmrbias_dagster.assets.support.outputs import FIGURE_ASSET_ARGS, table_output, write_figures
 from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.lib.cohort.manifest import build_manifest
@@ -100,7 +101,7 @@ def external_ensemble_prediction_asset(n_folds: int) -> dg.AssetsDefinition:
     @dg.asset(
         **PARTITIONED_ARGS,
         kinds={"nnunet", "pytorch"},
-        deps=[dg.AssetKey(f"fold_{fold}_checkpoint") for fold in range(n_folds)],
+        deps=fold_checkpoint_keys(n_folds),
         pool=TRAINING_POOL,
         check_specs=[
             dg.AssetCheckSpec(

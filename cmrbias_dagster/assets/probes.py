@@ -5,6 +5,7 @@ trained models? And where in the image does the image probe look?"""
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.assets.support.fold_keys import fold_checkpoint_name
 from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.design.settings import ProbeSettings
 from cmrbias_dagster.lib.design.study import Experiment
@@ -64,7 +65,9 @@ def encoder_rows(
     return rows, missing
 
 
-@dg.asset(**PROBE_ASSET_ARGS, kinds={"pytorch", "duckdb"}, deps=["fold_0_checkpoint"])
+@dg.asset(
+    **PROBE_ASSET_ARGS, kinds={"pytorch", "duckdb"}, deps=[fold_checkpoint_name(ENCODER_FOLD)]
+)
 def attribute_probes(
     context: dg.AssetExecutionContext,
     subject_manifest: pl.DataFrame,

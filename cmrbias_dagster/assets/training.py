@@ -8,6 +8,7 @@ from functools import partial
 import dagster as dg
 import polars as pl
 
+from cmrbias_dagster.assets.support.fold_keys import fold_checkpoint_keys, fold_checkpoint_name
 from cmrbias_dagster.assets.support.fold_reports import (
     Trained,
     fold_materialization,
@@ -77,7 +78,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
     """The asset `fold_<k>_checkpoint`: nnU-Net trained on every fold of the split but fold k."""
 
     @dg.asset(
-        name=f"fold_{fold}_checkpoint",
+        name=fold_checkpoint_name(fold),
         partitions_def=study_partitions,
         group_name="training",
         kinds={"nnunet", "pytorch"},
@@ -85,7 +86,7 @@ def fold_checkpoint(fold: int) -> dg.AssetsDefinition:
         pool=TRAINING_POOL,
         op_tags=gpu_pod_tags(),  # one whole GPU per fold pod under the Kubernetes executor
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
-        check_specs=[dg.AssetCheckSpec("converged", asset=f"fold_{fold}_checkpoint")],
+        check_specs=[dg.AssetCheckSpec("converged", asset=fold_checkpoint_name(fold))],
         description=f"nnUNetTrainer (CE + Dice, SGD 0.01 Nesterov 0.99, poly schedule, deep "
         f"supervision, default augmentation) trained with fold {fold} held out. Resumes from its "
         "latest checkpoint after an interruption; skipped when inputs and settings are unchanged.",
@@ -125,7 +126,7 @@ def model_convergence(n_folds: int) -> dg.AssetsDefinition:
         name="model_convergence",
         group_name="analysis",
         kinds={"polars", "duckdb"},
-        deps=[f"fold_{fold}_checkpoint" for fold in range(n_folds)],
+        deps=fold_checkpoint_keys(n_folds),
     )
     def convergence(study: StudyResource) -> dg.Output[pl.DataFrame]:
         """Per experiment, ratio and trained fold: whether its curves reached a plateau (the
