@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -113,14 +114,37 @@ def test_the_bar_counts_trained_partitions_and_lines_leave_it_alone() -> None:
     assert stream.getvalue() == "[study] cohort_job done in 2.0 s\n"  # no terminal: no bar
 
 
+def _drain(controller: int, chunks: list[bytes]) -> None:
+    """Everything written to a pty's terminal side, read from its controller until the terminal
+    side is closed (Linux then answers EIO)."""
+    import os
+
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
 def test_on_a_terminal_the_runs_output_stays_off_the_display(capsys) -> None:
     """The runs executed in the runner's process print to its stdout and stderr, which the runner
     sends to their log files; the display on the terminal shows only its own lines and bar."""
     import os
     import pty
     import sys
+    import tty
 
     controller, terminal = pty.openpty()
+    # In its default (canonical) mode a pty hands its reader one line at a time and drops what
+    # overflows a line's 4 KiB: raw mode, and a reader beside the display until the terminal
+    # side closes, see every byte.
+    tty.setraw(terminal)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(controller, chunks))
+    reader.start()
     stream = os.fdopen(terminal, "w", buffering=1)
     with stream, StudyDisplay(3, stream=stream) as display:
         assert display.console.is_terminal
@@ -128,8 +152,9 @@ def test_on_a_terminal_the_runs_output_stays_off_the_display(capsys) -> None:
         print("DEBUG - cohort_job - STEP_START")
         print("DEBUG - cohort_job - STEP_SUCCESS", file=sys.stderr)
         display.advance()
-    shown = os.read(controller, 65536).decode()
+    reader.join(timeout=10)
     os.close(controller)
+    shown = b"".join(chunks).decode()
     assert "[study] cohort_job done" in shown and "1/3" in shown
     assert "DEBUG" not in shown
     assert "STEP_START" in capsys.readouterr().out
