@@ -33,7 +33,9 @@ PROBES_TEXT = (
     "Can a classifier tell each experiment's groups apart (Lee et al. 2024)? Balanced accuracy "
     "and AUC with 95 % bootstrap CIs over the test subjects, out of fold (folds grouped by "
     "subject), from the images, the ground-truth masks and the encoder features of the models "
-    "trained at the given ratio; `detected`: the AUC's CI lies above 0.5. The saliency is the "
+    "trained at the given ratio; `detected`: the AUC's CI lies above 0.5. The CIs cover the "
+    "test subjects only: an encoder row describes fold 0 of one training draw, not the training "
+    "recipe (with repeats, each draw's model has its own row). The saliency is the "
     "image probe's held-out Grad-CAM per group, the outline the groups' mean heart "
     "(docs/probes.md)."
 )
