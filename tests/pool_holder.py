@@ -7,7 +7,7 @@ import time
 import dagster as dg
 
 import cmrbias_dagster.definitions  # noqa: F401  (installs pool_wait, as in every runner process)
-from cmrbias_dagster.study_runner import execute_runs
+from cmrbias_dagster.run_execution import execute_runs
 from cmrbias_dagster.training_pool import TRAINING_POOL
 
 

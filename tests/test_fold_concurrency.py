@@ -10,7 +10,7 @@ import yaml
 
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, TrainingResource, build_resources
-from cmrbias_dagster.study_runner import execute_runs, runs_at_once
+from cmrbias_dagster.run_execution import execute_runs, runs_at_once
 from cmrbias_dagster.training_pool import (
     TRAINING_POOL,
     free_slots_of_ended_runs,

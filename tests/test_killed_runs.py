@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cmrbias_dagster.study_runner import execute_runs
+from cmrbias_dagster.run_execution import execute_runs
 from cmrbias_dagster.training_pool import (
     RUNNER_PROCESS_TAG,
     TRAINING_POOL,

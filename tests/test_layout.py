@@ -101,8 +101,9 @@ def test_a_stage_imports_only_earlier_stages(stage: str) -> None:
 
 
 def test_only_the_code_location_imports_an_asset_module() -> None:
-    """The runner (study_runner, training_pool, cli), the resources, the automation and every
-    other module outside assets/ import no asset module; definitions.py gathers the assets."""
+    """The runner (study_runner, run_execution, training_pool, cli), the resources, the
+    automation and every other module outside assets/ import no asset module; definitions.py
+    gathers the assets."""
     offenders = [
         (str(path.relative_to(PACKAGE)), name)
         for path in PACKAGE.rglob("*.py")

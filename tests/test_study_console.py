@@ -95,7 +95,7 @@ def test_help_prints_the_options_and_starts_nothing(command: list[str], tmp_path
 
 
 def test_each_runs_log_file_is_named_by_its_job_and_partition(tmp_path: Path) -> None:
-    from cmrbias_dagster.study_runner import log_file
+    from cmrbias_dagster.run_output import log_file
 
     assert log_file(tmp_path, "cohort_job", None) == tmp_path / "cohort_job.log"
     assert log_file(tmp_path, "experiment_job", "sex") == tmp_path / "experiment_job-sex.log"
