@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.augmentation_paths import loader
 from bench.resource_sampler import process_cpu_seconds
 from bench.throughput_data import build_partition
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 
 
 def drawn(batches_of, batches: int, batch_size: int) -> dict[str, float]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.throughput_data import DATASET, build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 
 PATHS = ("default", "seg_order0")

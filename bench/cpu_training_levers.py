@@ -24,7 +24,7 @@ from pathlib import Path
 import bench.cpu_training_levers as levers
 from bench.throughput_data import DATASET, build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process

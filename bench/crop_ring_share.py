@@ -19,7 +19,7 @@ from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
 from cmrbias_dagster.lib.cohort.synthetic.appearance import _ellipse_depth
 from cmrbias_dagster.lib.cohort.synthetic.effects import subject_effects
 from cmrbias_dagster.lib.cohort.synthetic.subject import voxel_grid
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import heart_box
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 

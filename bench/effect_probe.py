@@ -24,7 +24,7 @@ from bench.throughput_data import write_subject
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
 from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
 from cmrbias_dagster.lib.design.settings import PlanEdits, TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.convergence import fold_verdict
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder

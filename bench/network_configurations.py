@@ -21,7 +21,7 @@ from pathlib import Path
 import bench.network_configurations as this  # picklable by name in the fresh process
 from bench.throughput_data import DATASET, DATASET_ID, build_partition
 from cmrbias_dagster.lib.design.settings import NetworkSettings, TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess

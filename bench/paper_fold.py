@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.resource_sampler import ResourceSampler, descendant_depths, process_table
 from bench.throughput_data import DATASET, build_partition
 from bench.train_throughput import in_pipeline
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import FreshProcessError

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.throughput_data import build_partition
 from bench.train_throughput import in_pipeline, packed
 from cmrbias_dagster.lib.design.parallelism import resolve_parallel_runs
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.throughput_data import balanced_rows, write_subject
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet.plans import MR_INTENSITY_SAMPLES
 

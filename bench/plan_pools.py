@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.effect_probe import rows_for
 from bench.throughput_data import write_subject
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment, write_raw_dataset
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.plans import plan_and_preprocess

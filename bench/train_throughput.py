@@ -34,7 +34,7 @@ from pathlib import Path
 from bench.resource_sampler import ResourceSampler
 from bench.throughput_data import DATASET, build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.device_leases import lease_gpu, visible_gpus
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder

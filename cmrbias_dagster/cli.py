@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, cohort_is_complete, write_cohort
-from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, load_synthetic_cohort
+from cmrbias_dagster.lib.design.study_file import DEFAULT_STUDY_FILE, load_synthetic_cohort
 
 
 def cohort_spec_from_study(

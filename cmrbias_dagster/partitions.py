@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, load_study_design
+from cmrbias_dagster.lib.design.study_file import DEFAULT_STUDY_FILE, load_study_design
 
 
 def study_file() -> Path:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import pytest
 
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, write_cohort
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.fold_records import trainer_folder
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 

@@ -9,7 +9,7 @@ import torch
 from bench.augmentation_paths import loader as seeded_loader
 from bench.throughput_data import build_partition
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE
 

@@ -30,7 +30,7 @@ from cmrbias_dagster.lib.cohort.synthetic import (
     generate_subject,
 )
 from cmrbias_dagster.lib.cohort.synthetic.demographics import sample_group
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, build_resources
 

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.splits.checks import stratum_shortfalls
 from cmrbias_dagster.resources.study import PROJECT_ROOT
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from cmrbias_dagster.assets import cohort, splits
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.splits.sampling import draw_test_set
 from cmrbias_dagster.resources import CohortResource, build_resources
 from cmrbias_dagster.resources.study import PROJECT_ROOT

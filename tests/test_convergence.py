@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cmrbias_dagster.lib.design.settings import ConvergenceSettings, PlanEdits, TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.convergence import (
     TABLE_SCHEMA,
     convergence_table,

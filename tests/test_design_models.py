@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cmrbias_dagster.lib.design import study
-from cmrbias_dagster.lib.design.study import (
+from cmrbias_dagster.lib.design import study_file
+from cmrbias_dagster.lib.design.study import StudyDesignError, parse_study_design
+from cmrbias_dagster.lib.design.study_file import (
     DEFAULT_STUDY_FILE,
-    StudyDesignError,
     load_study_design,
     load_synthetic_cohort,
-    parse_study_design,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +32,7 @@ def counting_load(stream):
     return real_load(stream)
 yaml.safe_load = counting_load
 from cmrbias_dagster import cli, definitions
-from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE
+from cmrbias_dagster.lib.design.study_file import DEFAULT_STUDY_FILE
 study = definitions.defs.resources["study"]
 study.design(); study.settings(); study.training_settings("sex")
 cli.cohort_spec_from_study(DEFAULT_STUDY_FILE, "tiny")
@@ -64,7 +63,7 @@ def test_the_cohort_block_and_the_design_share_one_read(
     reads = []
     real_load = yaml.safe_load
     monkeypatch.setattr(
-        study.yaml, "safe_load", lambda stream: reads.append(1) or real_load(stream)
+        study_file.yaml, "safe_load", lambda stream: reads.append(1) or real_load(stream)
     )
     settings, seed = load_synthetic_cohort(path, "tiny")
     design = load_study_design(tmp_path / ".." / tmp_path.name / "study.yaml")

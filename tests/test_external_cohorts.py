@@ -15,7 +15,7 @@ from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.external import external_assets, predictions_folder
 from cmrbias_dagster.definitions import build_definitions
 from cmrbias_dagster.lib.cohort.synthetic import CohortSpec, write_cohort
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.evaluation.predictions import load_labels
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource, build_resources
 from tests.conftest import FOLD_ASSETS, PLANNED_PARTITION

@@ -3,7 +3,8 @@
 import polars as pl
 import yaml
 
-from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, parse_study_design
+from cmrbias_dagster.lib.design.study import parse_study_design
+from cmrbias_dagster.lib.design.study_file import DEFAULT_STUDY_FILE
 from cmrbias_dagster.lib.external import tables
 from cmrbias_dagster.lib.report.external_cohorts import external_cohorts_section
 

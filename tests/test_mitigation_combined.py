@@ -12,12 +12,8 @@ import polars as pl
 import pytest
 
 from cmrbias_dagster.lib.design.mitigation import STRATEGIES, Mitigation
-from cmrbias_dagster.lib.design.study import (
-    DEFAULT_STUDY_FILE,
-    StudyDesignError,
-    load_study_design,
-    parse_study_design,
-)
+from cmrbias_dagster.lib.design.study import StudyDesignError, parse_study_design
+from cmrbias_dagster.lib.design.study_file import DEFAULT_STUDY_FILE, load_study_design
 from cmrbias_dagster.lib.nnunet.mitigation import case_groups, mitigation_stamp
 from cmrbias_dagster.lib.nnunet.mitigation.group_weights import error_bound_weights
 from tests.test_study_design import _with_variant
@@ -198,7 +194,7 @@ def test_a_combination_with_cropping_trains_its_cascade_with_the_combination(
 
 def test_the_comparison_and_its_side_by_side_name_a_combination_readably() -> None:
     from cmrbias_dagster.lib.analysis import mitigation, result_tables
-    from cmrbias_dagster.lib.design.study import Experiment
+    from cmrbias_dagster.lib.design.experiment import Experiment
     from tests.test_mitigation_comparison import (
         BASELINE,
         PLANTED_LOSS,

@@ -9,8 +9,9 @@ from PIL import Image
 
 from cmrbias_dagster.lib.analysis import comparisons, mitigation, result_tables
 from cmrbias_dagster.lib.analysis.fairness import fairness_metrics
+from cmrbias_dagster.lib.design.experiment import Experiment
 from cmrbias_dagster.lib.design.mitigation import Mitigation
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.plots import figure_png, mitigation_figure
 
 RATIOS = (0, 25, 50, 75, 100)

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.fold_records import (
     RESULT_FILE,
     RunConditions,

@@ -13,7 +13,8 @@ import yaml
 from cmrbias_dagster.lib.design.fields import StudyDesignError
 from cmrbias_dagster.lib.design.partition import study_partition
 from cmrbias_dagster.lib.design.settings import NetworkSettings, PlanEdits, TrainingSettings
-from cmrbias_dagster.lib.design.study import load_study_design, parse_study_design
+from cmrbias_dagster.lib.design.study import parse_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import Case, NnunetEnvironment
 from cmrbias_dagster.lib.nnunet.fold_records import (
     LEGACY_TRAINER_FOLDER,

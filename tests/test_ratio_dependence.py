@@ -13,7 +13,7 @@ from cmrbias_dagster.lib.analysis.ratio_dependence import (
     ratio_dependence_table,
     single_ratio_experiments,
 )
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.resources import DuckDBPolarsTables, StudyResource
 
 ORDER = {"race_black": ("black", "white"), "sex": ("female", "male")}

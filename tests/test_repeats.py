@@ -18,12 +18,8 @@ import yaml
 from cmrbias_dagster.assets import analysis, beyond_the_paper
 from cmrbias_dagster.lib import report
 from cmrbias_dagster.lib.analysis import gaps, repeats
-from cmrbias_dagster.lib.design.study import (
-    StudyDesign,
-    StudyDesignError,
-    load_study_design,
-    parse_study_design,
-)
+from cmrbias_dagster.lib.design.study import StudyDesign, StudyDesignError, parse_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.splits.sampling import draw_test_set, draw_training_split
 from cmrbias_dagster.resources import StudyResource
 from tests.test_report_outline import exported_repeats_section

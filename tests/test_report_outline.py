@@ -22,7 +22,7 @@ from cmrbias_dagster.lib.analysis import (
     result_tables,
     strategy_effects,
 )
-from cmrbias_dagster.lib.design.study import load_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.plots import figure_names
 from cmrbias_dagster.lib.report import outline
 from cmrbias_dagster.resources import DEFAULT_STUDY_FILE, StudyResource

@@ -4,7 +4,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cmrbias_dagster.lib.design.study import Experiment, load_study_design
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.splits.sampling import (
     InfeasibleDesignError,
     draw_test_set,

@@ -11,11 +11,8 @@ import yaml
 
 from cmrbias_dagster.lib.design.mitigation import Mitigation
 from cmrbias_dagster.lib.design.settings import PlanEdits
-from cmrbias_dagster.lib.design.study import (
-    StudyDesignError,
-    load_study_design,
-    parse_study_design,
-)
+from cmrbias_dagster.lib.design.study import StudyDesignError, parse_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 
 STUDY_YAML = Path(__file__).resolve().parents[1] / "data" / "study.yaml"
 

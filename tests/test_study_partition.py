@@ -17,7 +17,8 @@ from cmrbias_dagster.lib.design.partition import (
     study_partition,
     study_partitions,
 )
-from cmrbias_dagster.lib.design.study import StudyDesignError, load_study_design, parse_study_design
+from cmrbias_dagster.lib.design.study import StudyDesignError, parse_study_design
+from cmrbias_dagster.lib.design.study_file import load_study_design
 
 DESIGN = load_study_design(Path(__file__).resolve().parents[1] / "data" / "study.yaml")
 QUICK = DESIGN.profile("quick")

@@ -11,7 +11,7 @@ import pytest
 
 from cmrbias_dagster.lib.cohort.importers import CohortOptions, ukbb
 from cmrbias_dagster.lib.cohort.manifest import build_manifest
-from cmrbias_dagster.lib.design.study import Experiment
+from cmrbias_dagster.lib.design.experiment import Experiment
 from cmrbias_dagster.lib.splits.sampling import InfeasibleDesignError, draw_test_set
 
 # Shipped with the tests (CC0; tests/data/sunnybrook/README.md says how it was made).

@@ -8,8 +8,9 @@ import pytest
 
 from cmrbias_dagster.lib.analysis import contrasts, ratio_dependence, strategy_effects, two_level
 from cmrbias_dagster.lib.analysis.simulated_studies import NoiseModel, simulated_cube
+from cmrbias_dagster.lib.design.experiment import Experiment
 from cmrbias_dagster.lib.design.mitigation import Mitigation
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign, repeat_experiments
+from cmrbias_dagster.lib.design.study import StudyDesign, repeat_experiments
 
 NOISE = NoiseModel()  # model noise 0.3 DSC points per repeat and group
 MARGIN = 0.01

@@ -6,7 +6,8 @@ import polars as pl
 import pytest
 
 from cmrbias_dagster.lib.analysis import result_tables
-from cmrbias_dagster.lib.design.study import Experiment, load_study_design
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study_file import load_study_design
 from cmrbias_dagster.lib.splits import checks as split_checks
 from cmrbias_dagster.lib.splits.checks import stratum_shortfalls
 from cmrbias_dagster.lib.splits.folds import assign_folds

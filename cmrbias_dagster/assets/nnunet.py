@@ -4,7 +4,7 @@ a cropping experiment also the cropped dataset of its second stage (docs/mitigat
 import dagster as dg
 import polars as pl
 
-from cmrbias_dagster.lib.design.study import Experiment
+from cmrbias_dagster.lib.design.experiment import Experiment
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases, write_raw_dataset
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.nnunet.mitigation.cropping import (

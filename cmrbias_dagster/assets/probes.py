@@ -6,9 +6,9 @@ import dagster as dg
 import polars as pl
 
 from cmrbias_dagster.assets.support.fold_keys import fold_checkpoint_name
+from cmrbias_dagster.lib.design.experiment import Experiment
 from cmrbias_dagster.lib.design.partition import partition_key
 from cmrbias_dagster.lib.design.settings import ProbeSettings
-from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.fold_records import fold_folder, trainer_folder
 from cmrbias_dagster.lib.nnunet.isolation import run_in_fresh_process
 from cmrbias_dagster.lib.outputs import export_table, markdown_table, write_atomically

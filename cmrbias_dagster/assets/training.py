@@ -15,8 +15,8 @@ from cmrbias_dagster.assets.support.fold_reports import (
     training_summary,
 )
 from cmrbias_dagster.executors import TRAINING_POOL, gpu_pod_tags
+from cmrbias_dagster.lib.design.experiment import Experiment
 from cmrbias_dagster.lib.design.partition import StudyPartition
-from cmrbias_dagster.lib.design.study import Experiment
 from cmrbias_dagster.lib.nnunet.convergence import convergence_table, stored_models
 from cmrbias_dagster.lib.nnunet.cropping_cascade import train_cropping_cascade
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment

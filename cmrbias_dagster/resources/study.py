@@ -17,7 +17,8 @@ from cmrbias_dagster.lib.design.partition import (
 )
 from cmrbias_dagster.lib.design.profile import Profile
 from cmrbias_dagster.lib.design.settings import TrainingSettings
-from cmrbias_dagster.lib.design.study import DEFAULT_STUDY_FILE, StudyDesign, load_study_design
+from cmrbias_dagster.lib.design.study import StudyDesign
+from cmrbias_dagster.lib.design.study_file import DEFAULT_STUDY_FILE, load_study_design
 from cmrbias_dagster.lib.nnunet.dataset import NnunetEnvironment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

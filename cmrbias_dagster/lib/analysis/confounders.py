@@ -28,7 +28,8 @@ from cmrbias_dagster.lib.analysis.two_level import (
     t_estimate,
     verdict,
 )
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study import StudyDesign
 
 COVARIATES = ("age", "bmi")
 POOLED = "pooled"

@@ -16,7 +16,8 @@ from cmrbias_dagster.lib.analysis.contrasts import (
     score_cube,
 )
 from cmrbias_dagster.lib.analysis.two_level import TwoLevelEstimate, holm_adjusted, verdict
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study import StudyDesign
 
 ESTIMATE = ("estimate", "se", "df", "ci_low", "ci_high", "p_value")
 SCHEMA = {

@@ -10,7 +10,8 @@ import polars as pl
 
 from cmrbias_dagster.lib.analysis.comparisons import group_comparisons
 from cmrbias_dagster.lib.analysis.fairness import fairness_metrics, scores_by_group
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study import StudyDesign
 
 SCHEMA = {
     "experiment": pl.Utf8,

@@ -18,7 +18,8 @@ import polars as pl
 
 from cmrbias_dagster.lib.analysis.comparisons import group_comparisons
 from cmrbias_dagster.lib.analysis.fairness import scores_by_group
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study import StudyDesign
 
 GROUP_STATS = ("median", "min", "max", "sd")
 VERDICT = ("estimate", "ci_low", "ci_high", "p_value", "p_holm", "verdict")

@@ -17,7 +17,8 @@ from cmrbias_dagster.lib.analysis.contrasts import (
 from cmrbias_dagster.lib.analysis.gaps import ESTIMATE, estimate_columns, repeat_names
 from cmrbias_dagster.lib.analysis.mitigation import mitigation_families
 from cmrbias_dagster.lib.analysis.two_level import holm_adjusted, is_established, verdict
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study import StudyDesign
 
 SCHEMA = {
     **dict.fromkeys(("experiment", "varies", "strategy", "effect"), pl.Utf8),

@@ -5,10 +5,11 @@ settings seeded for it."""
 
 from dataclasses import dataclass, replace
 
+from .experiment import Experiment
 from .fields import StudyDesignError
 from .profile import Profile
 from .settings import TrainingSettings
-from .study import Experiment, StudyDesign
+from .study import StudyDesign
 
 # Dagster joins a multi-partition key's values in the alphabetical order of the dimension names:
 # {experiment, ratio} gives "race_black|50".

@@ -3,7 +3,7 @@ read from the cohort's own attributes, and their metrics against their own truth
 
 import polars as pl
 
-from cmrbias_dagster.lib.design.study import Experiment
+from cmrbias_dagster.lib.design.experiment import Experiment
 
 # The metrics that need the class in the truth: undefined (null) where the truth lacks it.
 TRUTH_METRICS = ("dice", "hd95_mm", "assd_mm")

@@ -3,7 +3,8 @@ and of a cohort against the draws the design asks of it (subjects per stratum)."
 
 import polars as pl
 
-from cmrbias_dagster.lib.design.study import Experiment, StudyDesign
+from cmrbias_dagster.lib.design.experiment import Experiment
+from cmrbias_dagster.lib.design.study import StudyDesign
 from cmrbias_dagster.lib.splits.sampling import strata_per_group, stratum_counts
 
 

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 
 import polars as pl
 
-from cmrbias_dagster.lib.design.study import Experiment
+from cmrbias_dagster.lib.design.experiment import Experiment
 
 _TEST_SALT = "test:"
 _TRAIN_SALT = "train:"
