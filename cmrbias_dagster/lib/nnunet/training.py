@@ -24,19 +24,17 @@ from cmrbias_dagster.lib.nnunet.fold_records import (
     FINAL_CHECKPOINT,
     FoldResult,
     RunConditions,
-    adopt_twin,
     completed_result,
     fold_folder,
     move_legacy_fold,
     prepare_folder,
     store_recipe,
     store_result,
-    trained_twin,
     trainer_folder,
-    training_lock,
     training_recipe,
     training_stamp,
 )
+from cmrbias_dagster.lib.nnunet.fold_twins import adopt_twin, trained_twin, training_lock
 from cmrbias_dagster.lib.nnunet.mitigation import apply_mitigation, mitigation_stamp
 from cmrbias_dagster.lib.nnunet.mitigation.protected import (
     cases_of_group,
