@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import yaml
 
-from cmrbias_dagster.assets import analysis
+from cmrbias_dagster.assets import analysis, external_analysis
 from cmrbias_dagster.assets.evaluation import evaluation_assets
 from cmrbias_dagster.assets.external import external_assets, predictions_folder
 from cmrbias_dagster.definitions import build_definitions
@@ -66,6 +66,7 @@ def external_run(planned_study, evaluated, shifted_cohort, tmp_path_factory):
         *evaluation_assets(2),
         *dg.load_assets_from_modules([analysis]),
         *external_assets(2),
+        *dg.load_assets_from_modules([external_analysis]),
     ]
     run = {"resources": resources, "instance": planned_study.instance}
     manifest = dg.materialize(assets, selection=EXTERNAL, **run)

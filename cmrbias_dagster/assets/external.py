@@ -1,10 +1,11 @@
 """External test cohorts (the design's `external_test`, docs/study.md): each cohort imported
 through its layout's importer, segmented by every partition's ensemble as the study's own test
 set is (same folds, same post-processing), scored against its own truth, and the headline
-tables with the study's test set and each external cohort side by side (`test_cohort`).
+tables with the study's test set and each external cohort side by side (`test_cohort`,
+external_analysis.py).
 
-The code location defines these assets only when the design names an external cohort
-(`external_assets`), so a study without one runs exactly as before."""
+The code location defines these assets and external_analysis.py's only when the design names an
+external cohort, so a study without one runs exactly as before."""
 
 from pathlib import Path
 
@@ -13,18 +14,14 @@ import polars as pl
 
 from cmrbias_dagster.assets.support.ensemble_routes import ensemble_predictor
 from cmrbias_dagster.assets.support.fold_keys import fold_checkpoint_keys
-from cmrbias_dagster.assets.support.outputs import FIGURE_ASSET_ARGS, table_output, write_figures
 from cmrbias_dagster.executors import TRAINING_POOL
 from cmrbias_dagster.lib.cohort.manifest import build_manifest
 from cmrbias_dagster.lib.design.external import ExternalCohort
 from cmrbias_dagster.lib.design.partition import StudyPartition
 from cmrbias_dagster.lib.evaluation import predictions
-from cmrbias_dagster.lib.external import tables
 from cmrbias_dagster.lib.external.subjects import external_test_subjects, undefined_where_unlabelled
 from cmrbias_dagster.lib.nnunet.dataset import subject_cases
 from cmrbias_dagster.lib.outputs import markdown_table
-from cmrbias_dagster.lib.plots import figure_names
-from cmrbias_dagster.lib.plots.test_cohorts import dsc_by_test_cohort_figure
 from cmrbias_dagster.partitions import study_partitions
 from cmrbias_dagster.resources import CohortResource, StudyResource, TrainingResource
 
@@ -42,7 +39,6 @@ METRICS_SCHEMA = {
     "test_cohort": pl.String,
 }
 PARTITIONED_ARGS = {"partitions_def": study_partitions, "group_name": "evaluation"}
-ANALYSIS_ARGS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}}
 
 
 def cohort_resource(cohort: ExternalCohort) -> CohortResource:
@@ -190,75 +186,11 @@ def external_segmentation_metrics(
     )
 
 
-@dg.asset(**ANALYSIS_ARGS)
-def external_subject_scores(external_segmentation_metrics: pl.DataFrame) -> dg.Output:
-    """subject_scores of every external cohort (DSC over ED/ES; `overall` over the classes its
-    truth labels), with `test_cohort`."""
-    scores = tables.external_subject_scores(external_segmentation_metrics)
-    return dg.Output(scores, metadata={"rows": scores.height})
-
-
-@dg.asset(**ANALYSIS_ARGS)
-def test_cohort_median_dsc(
-    subject_scores: pl.DataFrame, external_subject_scores: pl.DataFrame, study: StudyResource
-) -> dg.Output:
-    """Table 2 per test cohort: the study's own test set (`internal`) and each external cohort,
-    median DSC with bootstrap 95 % CI per experiment, ratio, class and group."""
-    scores = tables.scores_by_test_cohort(subject_scores, external_subject_scores)
-    table = tables.median_dsc_by_test_cohort(scores, study.design().seed)
-    overall = table.filter((pl.col("class") == "overall") & (pl.col("group") == "all"))
-    return table_output(study, table, "test_cohort_median_dsc", overall=markdown_table(overall))
-
-
-@dg.asset(**ANALYSIS_ARGS)
-def test_cohort_gap_verdicts(
-    subject_scores: pl.DataFrame, external_subject_scores: pl.DataFrame, study: StudyResource
-) -> dg.Output:
-    """gap_verdicts per test cohort, where the cohort holds both groups of an experiment; the
-    experiments a cohort cannot compare are listed in the metadata."""
-    design = study.design()
-    scores = tables.scores_by_test_cohort(subject_scores, external_subject_scores)
-    table = tables.gap_verdicts_by_test_cohort(scores, design)
-    missing = tables.uncompared(scores, design)
-    overall = table.filter(pl.col("class") == "overall")
-    return table_output(
-        study,
-        table,
-        "test_cohort_gap_verdicts",
-        overall=markdown_table(overall),
-        not_compared=markdown_table(missing),
-    )
-
-
-@dg.asset(**ANALYSIS_ARGS)
-def test_cohort_group_comparisons(
-    subject_scores: pl.DataFrame, external_subject_scores: pl.DataFrame, study: StudyResource
-) -> dg.Output:
-    """group_comparisons (Mann-Whitney U, Holm) per test cohort, where it holds both groups."""
-    scores = tables.scores_by_test_cohort(subject_scores, external_subject_scores)
-    table = tables.group_comparisons_by_test_cohort(scores, study.design())
-    shown = markdown_table(table)
-    return table_output(study, table, "test_cohort_group_comparisons", comparisons=shown)
-
-
-@dg.asset(**FIGURE_ASSET_ARGS)
-def test_cohort_dsc_figure(
-    test_cohort_median_dsc: pl.DataFrame, study: StudyResource
-) -> dg.MaterializeResult:
-    """Median overall DSC by training ratio, one line per test cohort, a panel per experiment."""
-    figure = dsc_by_test_cohort_figure(test_cohort_median_dsc, study.design().group_order())
-    return write_figures(study, {figure_names.DSC_BY_TEST_COHORT: figure})
-
-
 def external_assets(n_folds: int) -> list[dg.AssetsDefinition]:
-    """Every asset of the external test cohorts, for a study over `n_folds` fold checkpoints."""
+    """The external test cohorts' import, segmentation and scoring, for a study over `n_folds`
+    fold checkpoints; their tables are external_analysis.py's."""
     return [
         external_subject_manifest,
         external_ensemble_prediction_asset(n_folds),
         external_segmentation_metrics,
-        external_subject_scores,
-        test_cohort_median_dsc,
-        test_cohort_gap_verdicts,
-        test_cohort_group_comparisons,
-        test_cohort_dsc_figure,
     ]
